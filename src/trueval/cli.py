@@ -1,0 +1,30 @@
+"""The Hydra entry point shared by train.py, eval.py and audit.py at the repository root."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+TASKS = {"train": "trueval.tasks.train:train", "eval": "trueval.tasks.evaluate:evaluate",
+         "audit": "trueval.tasks.audit:audit"}
+
+
+def main(name: str, root: Path) -> None:
+    """Compose ``configs/<name>.yaml`` under ``root`` with the command line and run the task."""
+    import hydra
+    from omegaconf import DictConfig
+
+    from trueval.tasks.runner import run_task
+    from trueval.utils.resolvers import register_resolvers
+
+    os.environ.setdefault("PROJECT_ROOT", str(root))
+    register_resolvers()
+    module, func = TASKS[name].split(":")
+    task = getattr(importlib.import_module(module), func)
+
+    @hydra.main(version_base="1.3", config_path=str(root / "configs"), config_name=name)
+    def _main(cfg: DictConfig) -> float:
+        return run_task(task, cfg)
+
+    _main()

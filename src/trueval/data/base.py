@@ -1,0 +1,330 @@
+"""The classification DataModule every dataset option shares.
+
+A subclass only says how to read its data (``load_splits``). This base then, in order: makes the
+splits the template is responsible for (a seeded, stratified ratio split, or validation carved
+from the training set, never from the test set, keeping duplicate clusters and user groups
+whole), takes the `data.fraction` subset of the training set, runs the integrity gate and applies
+its policy before any training step, computes normalisation statistics on the training split,
+and serves loaders: the GPU-resident loader when the data fits on the GPU, torch DataLoaders
+otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from trueval.data.datasets import SampleDataset
+from trueval.data.samples import SampleSet
+from trueval.data.transforms import build_transform, check_spec, is_identity
+from trueval.utils.errors import UserError
+
+log = logging.getLogger("trueval")
+
+SPLITS = ("train", "val", "test")
+
+
+class ClassificationDataModule(pl.LightningDataModule):
+    """Shared split, integrity, normalisation and loader logic; subclasses implement ``load_splits``."""
+
+    task = "classification"
+
+    def __init__(
+        self,
+        name: str,
+        data_dir: str = "data",
+        batch_size: int = 64,
+        eval_batch_size: int | None = None,
+        num_workers: int | str = "auto",
+        fraction: float = 1.0,
+        val_fraction: float = 0.1,
+        split: Sequence[float] | None = None,
+        seed: int = 42,
+        image_size: int | None = None,
+        loader: str = "auto",
+        augment: Mapping[str, Any] | None = None,
+        integrity: Mapping[str, Any] | None = None,
+        group_regex: str | None = None,
+        cache_dir: str | None = None,
+        drop_last: bool = False,
+        **options: Any,
+    ) -> None:
+        super().__init__()
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise UserError(f"batch size must be a positive integer, got {batch_size!r}", key="data.batch_size")
+        if not 0 < float(fraction) <= 1:
+            raise UserError(f"fraction must be in (0, 1], got {fraction}", key="data.fraction")
+        if not 0 <= float(val_fraction) < 1:
+            raise UserError(f"val_fraction must be in [0, 1), got {val_fraction}", key="data.val_fraction")
+        if loader not in ("auto", "gpu", "torch"):
+            raise UserError(f"loader must be auto, gpu or torch, got {loader!r}", key="data.loader")
+        if split is not None:
+            split = [float(s) for s in split]
+            if len(split) != 3 or any(s < 0 for s in split) or abs(sum(split) - 1.0) > 1e-6:
+                raise UserError(f"split must be three non-negative ratios train/val/test summing to 1, got {split} "
+                                f"(sum {sum(split):.4g})", key="data.split")
+        self.name = name
+        self.data_dir = str(data_dir)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.fraction = float(fraction)
+        self.val_fraction = float(val_fraction)
+        self.split = split
+        self.seed = int(seed)
+        self.image_size = image_size
+        self.loader = loader
+        self.drop_last = drop_last
+        augment = dict(augment or {})
+        unknown = set(augment) - set(SPLITS)
+        if unknown:
+            raise UserError(f"augmentation is given per split (train, val, test), not {sorted(unknown)}",
+                            key=f"data.augment.{sorted(unknown)[0]}")
+        self.augment = {s: check_spec(augment.get(s), s) for s in SPLITS}
+        self.integrity_cfg = dict(integrity or {})
+        self.group_regex = group_regex
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.options = options
+        self.sets: dict[str, SampleSet] = {}
+        self.leak_report: Any = None
+        self.policy_record: dict[str, Any] = {}
+        self.manifest: dict[str, Any] = {}
+        self.train_fingerprint: dict[str, Any] = {}
+        self.class_names: list[str] = []
+        self.mean: tuple[float, ...] = ()
+        self.std: tuple[float, ...] = ()
+        self._device_cache: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- to implement
+    def load_splits(self) -> dict[str, SampleSet]:
+        """Either {"all": pool} (the template splits by `data.split`) or {"train", "test"[, "val"]}."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        train = self.sets["train"]
+        if train.images is not None:
+            _, h, w, c = train.images.shape
+            return (c, h, w)
+        sample = train.load(0)
+        size = self.image_size
+        return (sample.shape[2], size or sample.shape[0], size or sample.shape[1])
+
+    # ----------------------------------------------------------------- setup
+    def integrity_settings(self):
+        from trueval.integrity import IntegritySettings
+
+        return IntegritySettings.from_config(self.integrity_cfg)
+
+    def sample_sets(self) -> dict[str, SampleSet]:
+        """The train/val/test splits as the template makes them, before the integrity gate."""
+        raw = self.load_splits()
+        if "all" in raw:
+            sets = self._ratio_split(raw["all"])
+        else:
+            if "train" not in raw or "test" not in raw:
+                raise UserError(f"{self.name}: needs a train and a test split, found {sorted(raw)}", key="data")
+            sets = dict(raw)
+            if "val" not in sets:
+                sets["train"], sets["val"] = self._carve_val(sets["train"])
+        if self.fraction < 1.0:
+            from trueval.data.splitting import stratified_subset
+
+            train = sets["train"]
+            keep = stratified_subset(train.targets, self.fraction, self.seed, groups=self._groups(train, cluster=False))
+            sets["train"] = train.subset(np.sort(keep))
+        for split, ss in sets.items():
+            if len(ss) == 0:
+                raise UserError(f"{self.name}: the {split} split is empty", key="data.split" if self.split else "data")
+        return {s: sets[s] for s in SPLITS}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.sets:
+            return
+        from trueval.integrity import apply_policy, content_hashes, run_gate, train_fingerprint
+
+        sets = self.sample_sets()
+        settings = self.integrity_settings()
+        report = run_gate(sets, settings, cache_dir=self._gate_cache(), dataset=self.name)
+        sets, record = apply_policy(sets, report, settings.policy)
+        self.leak_report, self.policy_record = report, record
+        self.sets = sets
+        self.mean, self.std = self._normalisation(sets["train"])
+        self.manifest = self._manifest(sets, content_hashes)
+        self.train_fingerprint = train_fingerprint(sets["train"])
+        self.train_fingerprint["manifest_digest"] = self.manifest["train_digest"]
+        log.info("%s: train %d, val %d, test %d samples, %d classes, input %s", self.name,
+                 len(sets["train"]), len(sets["val"]), len(sets["test"]), self.num_classes, self.in_shape)
+
+    def _gate_cache(self) -> Path | None:
+        return None if self.cache_dir is None else self.cache_dir / "integrity"
+
+    def _groups(self, ss: SampleSet, cluster: bool = True) -> np.ndarray:
+        """Group id per sample: duplicate clusters and `data.group_regex` groups, merged."""
+        from trueval.data.splitting import groups_from_regex
+
+        n = len(ss)
+        groups = np.arange(n)
+        if cluster:
+            from trueval.integrity import duplicate_groups
+
+            groups = np.asarray(duplicate_groups(ss, self.integrity_settings()))
+        if self.group_regex:
+            if ss.paths is None:
+                raise UserError("group_regex needs file-backed data (file names to match)", key="data.group_regex")
+            user = np.asarray(groups_from_regex(ss.paths, self.group_regex))
+            groups = _merge_groups(groups, user)
+        return groups
+
+    def _ratio_split(self, pool: SampleSet) -> dict[str, SampleSet]:
+        from trueval.data.splitting import group_stratified_split
+
+        if self.split is None:
+            raise UserError(f"{self.name}: one pool of data needs ratios to split it, e.g. data.split=[0.8,0.1,0.1]",
+                            key="data.split")
+        parts = group_stratified_split(pool.targets, self._groups(pool), self.split, self.seed)
+        return {s: pool.subset(np.sort(idx), split=s) for s, idx in zip(SPLITS, parts)}
+
+    def _carve_val(self, train: SampleSet) -> tuple[SampleSet, SampleSet]:
+        """Validation carved from the training split (never from test), groups kept whole."""
+        from trueval.data.splitting import group_stratified_split
+
+        if self.val_fraction <= 0:
+            raise UserError(f"{self.name} has no validation split: set data.val_fraction > 0", key="data.val_fraction")
+        tr, va = group_stratified_split(train.targets, self._groups(train), [1 - self.val_fraction, self.val_fraction],
+                                        self.seed)
+        return train.subset(np.sort(tr), "train"), train.subset(np.sort(va), "val")
+
+    @staticmethod
+    def _normalisation(train: SampleSet) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel mean/std of the training split (up to 10,000 samples), on the 0-1 scale."""
+        n = len(train)
+        idx = np.random.default_rng(0).choice(n, size=min(n, 10_000), replace=False) if n > 10_000 else np.arange(n)
+        if train.images is not None:
+            x = train.images[idx].astype(np.float64) / 255.0
+        else:
+            x = np.stack([train.load(int(i)) for i in idx[:500]]).astype(np.float64) / 255.0
+        mean = x.mean(axis=(0, 1, 2))
+        std = x.std(axis=(0, 1, 2))
+        std = np.where(std < 1e-6, 1.0, std)
+        return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+    def _manifest(self, sets: Mapping[str, SampleSet], content_hashes) -> dict[str, Any]:
+        out: dict[str, Any] = {"dataset": self.name, "seed": self.seed, "fraction": self.fraction,
+                               "split_ratios": self.split, "val_fraction": self.val_fraction, "splits": {}}
+        for split, ss in sets.items():
+            hashes = list(content_hashes(ss))
+            out["splits"][split] = {"count": len(ss), "sources": list(ss.sources), "ids": list(ss.origin or []),
+                                    "hashes": hashes, "targets": [int(t) for t in ss.targets]}
+        train_hashes = out["splits"]["train"]["hashes"]
+        out["train_digest"] = hashlib.sha256("\n".join(sorted(train_hashes)).encode()).hexdigest()
+        return out
+
+    # ----------------------------------------------------------------- loaders
+    def _device(self) -> torch.device:
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None:
+            return trainer.strategy.root_device
+        return torch.device("cpu")
+
+    def _use_gpu_loader(self) -> bool:
+        if self.loader == "torch":
+            return False
+        device = self._device()
+        in_memory = all(self.sets[s].images is not None for s in SPLITS)
+        trainer = getattr(self, "trainer", None)
+        distributed = trainer is not None and trainer.world_size > 1
+        if self.loader == "gpu":
+            if not in_memory:
+                raise UserError("loader=gpu needs data that fits in memory (set data.image_size for image folders)",
+                                key="data.loader")
+            return True
+        if device.type != "cuda" or not in_memory or distributed:
+            return False
+        from trueval.data.gpu_loader import fits_on_gpu
+
+        nbytes = sum(self.sets[s].images.nbytes for s in SPLITS)
+        return fits_on_gpu(nbytes, device)
+
+    def _workers(self, split: str) -> int:
+        if self.num_workers != "auto":
+            return int(self.num_workers)
+        ss = self.sets[split]
+        if ss.images is not None and is_identity(self.augment[split]):
+            return 0  # indexing a tensor is faster than any worker hand-off
+        return min(8, os.cpu_count() or 1)
+
+    def _loader(self, split: str) -> Any:
+        train = split == "train"
+        batch = self.batch_size if train else self.eval_batch_size
+        if self._use_gpu_loader():
+            from trueval.data.gpu_loader import GpuLoader
+
+            device = self._device()
+            if split not in self._device_cache:
+                ss = self.sets[split]
+                images = torch.from_numpy(np.ascontiguousarray(ss.images)).permute(0, 3, 1, 2).contiguous()
+                self._device_cache[split] = (images.to(device), torch.as_tensor(ss.targets).to(device))
+            images, targets = self._device_cache[split]
+            spec = self.augment[split]
+            return GpuLoader(images=images, targets=targets, batch_size=batch, shuffle=train,
+                             drop_last=self.drop_last and train, augment=None if is_identity(spec) else spec,
+                             mean=self.mean, std=self.std, seed=self.seed + SPLITS.index(split),
+                             channels_last=device.type == "cuda" and len(self.in_shape) == 3 and self.in_shape[1] > 1)
+        ss = self.sets[split]
+        resize = self.image_size if ss.images is None else None
+        transform = build_transform(self.augment[split], self.mean, self.std, image_size=resize)
+        workers = self._workers(split)
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(SampleDataset(ss, transform), batch_size=batch, shuffle=train,
+                          drop_last=self.drop_last and train, num_workers=workers, generator=generator,
+                          pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0)
+
+    def train_dataloader(self) -> Any:
+        return self._loader("train")
+
+    def val_dataloader(self) -> Any:
+        return self._loader("val")
+
+    def test_dataloader(self) -> Any:
+        return self._loader("test")
+
+    def class_weights(self) -> list[float]:
+        """Inverse-frequency weights of the training split ("balanced", as scikit-learn defines it)."""
+        counts = np.bincount(self.sets["train"].targets, minlength=self.num_classes).astype(np.float64)
+        counts = np.where(counts == 0, 1, counts)
+        return [float(w) for w in counts.sum() / (self.num_classes * counts)]
+
+
+def _merge_groups(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Union of two groupings: samples that share an id in either end up in one group.
+
+    Samples and group ids are nodes of one graph (sample -- its group in ``a`` -- its group in
+    ``b``); its connected components are the merged groups.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(a)
+    _, ia = np.unique(a, return_inverse=True)
+    _, ib = np.unique(b, return_inverse=True)
+    ka = int(ia.max()) + 1
+    size = n + ka + int(ib.max()) + 1
+    rows = np.concatenate([np.arange(n), np.arange(n)])
+    cols = np.concatenate([n + ia, n + ka + ib])
+    graph = coo_matrix((np.ones(2 * n), (rows, cols)), shape=(size, size))
+    _, comp = connected_components(graph, directed=False)
+    return comp[:n]

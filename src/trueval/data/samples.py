@@ -1,0 +1,119 @@
+"""The in-memory description of one split that every part of the template shares.
+
+A ``SampleSet`` is what a DataModule produces before any training: the integrity gate hashes
+it, the splitter partitions it, the manifest records it, and the loaders (CPU DataLoader or
+GPU-resident) read it. Small datasets keep decoded pixels in ``images``; large image folders
+keep ``paths`` and decode lazily.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from trueval.utils.errors import UserError
+
+
+def load_image(path: str, mode: str | None = None) -> np.ndarray:
+    """Decode one image file to uint8 HWC (C=1 for grayscale, 3 for colour); names the file on failure."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if mode is not None:
+                im = im.convert(mode)
+            elif im.mode not in ("L", "RGB"):
+                im = im.convert("RGB")
+            arr = np.asarray(im, dtype=np.uint8)
+    except Exception as exc:  # PIL raises many types for a broken file
+        raise UserError(f"cannot decode image file: {exc}", path=str(path)) from exc
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return arr
+
+
+@dataclass
+class SampleSet:
+    """One split: targets plus either decoded pixels or image files.
+
+    ``images``: uint8 array N x H x W x C (C is 1 or 3), or None when file-backed.
+    ``paths``: absolute file paths (resolved), or None for array-backed datasets.
+    ``sources``: the directories / list files / files the split was read from, resolved, so the
+    gate can tell two splits that point at the same place.
+    ``name``: dataset name for reports ("digits", "mnist", "imagefolder:<root>").
+    ``origin``: per sample, an identifier stable across runs ("mnist:train:123" or the path).
+    """
+
+    split: str
+    targets: np.ndarray
+    images: np.ndarray | None = None
+    paths: list[str] | None = None
+    sources: list[str] = field(default_factory=list)
+    name: str = ""
+    origin: list[str] | None = None
+    image_mode: str | None = None  # "L" or "RGB" to force when decoding files
+
+    def __post_init__(self) -> None:
+        self.targets = np.asarray(self.targets, dtype=np.int64)
+        if self.images is None and self.paths is None:
+            raise ValueError("SampleSet needs images or paths")
+        n = len(self.targets)
+        if self.images is not None and len(self.images) != n:
+            raise ValueError(f"{self.split}: {len(self.images)} images but {n} targets")
+        if self.paths is not None and len(self.paths) != n:
+            raise ValueError(f"{self.split}: {len(self.paths)} paths but {n} targets")
+        if self.origin is None:
+            self.origin = list(self.paths) if self.paths is not None else [
+                f"{self.name}:{self.split}:{i}" for i in range(n)
+            ]
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def load(self, i: int) -> np.ndarray:
+        """Decoded uint8 HWC pixels of sample ``i``."""
+        if self.images is not None:
+            return self.images[i]
+        assert self.paths is not None
+        return load_image(self.paths[i], self.image_mode)
+
+    def path(self, i: int) -> str | None:
+        return None if self.paths is None else self.paths[i]
+
+    def subset(self, indices: Sequence[int] | np.ndarray, split: str | None = None) -> "SampleSet":
+        """A new SampleSet with the given samples (order kept as given)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return SampleSet(
+            split=split or self.split,
+            targets=self.targets[idx],
+            images=None if self.images is None else self.images[idx],
+            paths=None if self.paths is None else [self.paths[i] for i in idx],
+            sources=list(self.sources),
+            name=self.name,
+            origin=[self.origin[i] for i in idx] if self.origin is not None else None,
+            image_mode=self.image_mode,
+        )
+
+    def materialize(self) -> "SampleSet":
+        """Decode every file into memory (same size images only); used for small image folders."""
+        if self.images is not None:
+            return self
+        arrays = [self.load(i) for i in range(len(self))]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) != 1:
+            raise UserError(
+                f"{self.split}: images have different sizes {sorted(shapes)[:3]}...; set data.image_size",
+                key="data.image_size",
+            )
+        return SampleSet(
+            split=self.split, targets=self.targets, images=np.stack(arrays), paths=self.paths,
+            sources=self.sources, name=self.name, origin=self.origin, image_mode=self.image_mode,
+        )
+
+
+def resolve(path: str | Path) -> str:
+    """Absolute path with symlinks resolved: the identity the same-source check compares."""
+    return str(Path(path).expanduser().resolve())

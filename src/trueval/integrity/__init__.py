@@ -1,0 +1,1 @@
+"""trueval.integrity"""

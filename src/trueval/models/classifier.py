@@ -1,0 +1,162 @@
+"""The classification LightningModule: any network, cross-entropy, torchmetrics, a confusion matrix.
+
+Everything in ``hparams`` is plain data (dicts, lists, numbers, strings), so checkpoints load with
+``torch.load(path, weights_only=True)``; the network is rebuilt from the stored config.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score,
+                                         MulticlassPrecision, MulticlassRecall)
+
+from trueval.models.optim import build_optimizer, build_scheduler
+
+log = logging.getLogger("trueval")
+
+
+def _metrics(num_classes: int) -> MetricCollection:
+    return MetricCollection({
+        "acc": MulticlassAccuracy(num_classes, average="micro"),
+        "acc_macro": MulticlassAccuracy(num_classes, average="macro"),
+        "precision_macro": MulticlassPrecision(num_classes, average="macro"),
+        "recall_macro": MulticlassRecall(num_classes, average="macro"),
+        "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+    })
+
+
+class ClassifierModule(pl.LightningModule):
+    """Trains ``net``; the optimizer and schedule come from their own config groups."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int,
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any],
+        class_names: Sequence[str] | None = None,
+        label_smoothing: float = 0.0,
+        class_weights: Sequence[float] | None = None,
+        tta_hflip: bool = False,
+        compile: bool = False,
+        channels_last: bool = False,
+        hparams: Mapping[str, Any] | None = None,
+        output_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        # plain data only (weights_only checkpoints); the full run config rides along for eval.py
+        self.save_hyperparameters(dict(hparams or {}))
+        self.net = net
+        self.num_classes = num_classes
+        self.class_names = list(class_names or [str(i) for i in range(num_classes)])
+        self.optimizer_cfg = dict(optimizer)
+        self.scheduler_cfg = dict(scheduler)
+        self.label_smoothing = float(label_smoothing)
+        weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
+        self.register_buffer("class_weights", weights, persistent=False)
+        self.tta_hflip = tta_hflip
+        self.channels_last = channels_last
+        self.output_dir = output_dir
+        self.train_metrics = _metrics(num_classes).clone(prefix="train/")
+        self.val_metrics = _metrics(num_classes).clone(prefix="val/")
+        self.test_metrics = _metrics(num_classes).clone(prefix="test/")
+        self.val_acc_best = MaxMetric()
+        self.confusion = MulticlassConfusionMatrix(num_classes)
+        self._forward = net
+        if compile:
+            # kept off the module tree so state_dict keys stay those of the plain network
+            object.__setattr__(self, "_forward", torch.compile(net))
+
+    # ----------------------------------------------------------------- forward
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self._forward(x)
+
+    def _eval_logits(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self(x)
+        if self.tta_hflip:
+            logits = (logits + self(x.flip(-1))) / 2
+        return logits
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), y, weight=self.class_weights, label_smoothing=self.label_smoothing)
+
+    # ----------------------------------------------------------------- steps
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = self._loss(logits, y)
+        # on_step=False: accumulated on the device, read once per epoch (no per-step host sync)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.train_metrics.update(logits.detach(), y)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict(self.train_metrics.compute())
+        self.train_metrics.reset()
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        logits = self._eval_logits(x)
+        self.log("val/loss", self._loss(logits, y), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.val_metrics.update(logits, y)
+
+    def on_validation_epoch_end(self) -> None:
+        values = self.val_metrics.compute()
+        self.val_metrics.reset()
+        self.log_dict(values, prog_bar=False)
+        if not self.trainer.sanity_checking:
+            self.val_acc_best.update(values["val/acc"])
+            self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        logits = self._eval_logits(x)
+        self.log("test/loss", self._loss(logits, y), on_step=False, on_epoch=True, batch_size=len(y))
+        self.test_metrics.update(logits, y)
+        self.confusion.update(logits, y)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.test_metrics.compute())
+        self.test_metrics.reset()
+        matrix = self.confusion.compute().cpu()
+        self.confusion.reset()
+        if self.trainer.is_global_zero:
+            self._write_confusion(matrix)
+
+    def _write_confusion(self, matrix: torch.Tensor) -> None:
+        from trueval.utils.plots import confusion_figure
+
+        fig = confusion_figure(matrix.numpy(), self.class_names)
+        if self.output_dir:
+            path = Path(self.output_dir) / "confusion_matrix.png"
+            fig.savefig(path, dpi=120, bbox_inches="tight")
+            log.info("confusion matrix: %s", path)
+        for logger in self.loggers:
+            experiment = getattr(logger, "experiment", None)
+            if hasattr(experiment, "add_figure"):
+                experiment.add_figure("test/confusion_matrix", fig, global_step=self.global_step)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+    # ----------------------------------------------------------------- optimisation
+    def configure_optimizers(self) -> Any:
+        optimizer = build_optimizer(self.optimizer_cfg, self.net)
+        trainer = self.trainer
+        total = int(trainer.estimated_stepping_batches)
+        max_epochs = max(1, trainer.max_epochs or 1)
+        scheduler = build_scheduler(self.scheduler_cfg, optimizer, total_steps=total,
+                                    steps_per_epoch=max(1, total // max_epochs), max_epochs=max_epochs)
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -1,0 +1,144 @@
+"""The files of a run directory besides checkpoints: config, splits, leak report, metrics.json."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from trueval.utils.run_record import RunRecord, write_json_atomic
+
+log = logging.getLogger("trueval")
+
+
+def write_config(cfg: DictConfig, run_dir: Path) -> None:
+    """The resolved config (config.yaml) and the config tree (config_tree.log; printed with extras.print_config)."""
+    from trueval.utils.console import config_tree
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    config_tree(cfg, save_to=run_dir / "config_tree.log", show=bool(cfg.get("extras", {}).get("print_config", True)))
+
+
+def write_integrity(dm: Any, run_dir: Path, record: RunRecord | None) -> None:
+    """leak_report.json and splits.json, from whatever the DataModule got to."""
+    report = getattr(dm, "leak_report", None)
+    if report is not None:
+        report.write(run_dir / "leak_report.json")
+        if record is not None:
+            record.update(leaky=bool(report.has_leak), integrity=_integrity_summary(dm))
+    manifest = getattr(dm, "manifest", None)
+    if manifest:
+        write_json_atomic(run_dir / "splits.json", manifest, indent=None)
+
+
+def _integrity_summary(dm: Any) -> dict[str, Any]:
+    report = dm.leak_report
+    d = report.to_dict()
+    return {"policy": d.get("policy"), "cross_split_pairs": len(d.get("pairs", [])),
+            "within_split_duplicates": d.get("within_split_duplicates", 0),
+            "dropped": getattr(dm, "policy_record", {}).get("dropped_count", 0)
+            if isinstance(getattr(dm, "policy_record", None), dict) else 0,
+            "summary": report.summary_lines()}
+
+
+def checkpoint_extra(dm: Any) -> dict[str, Any]:
+    return {"train_fingerprint": getattr(dm, "train_fingerprint", {}) or {},
+            "train_digest": (getattr(dm, "manifest", {}) or {}).get("train_digest"),
+            "dataset": getattr(dm, "name", "")}
+
+
+def log_network(module: pl.LightningModule, dm: Any, record: RunRecord | None) -> None:
+    """Parameter count and multiply-adds of the network for the input size, logged and recorded."""
+    net = getattr(module, "net", None)
+    if net is None:
+        return
+    params = sum(p.numel() for p in net.parameters())
+    info: dict[str, Any] = {"model/params": params}
+    try:
+        from trueval.models.nets.complexity import count_macs
+
+        info["model/macs"] = count_macs(net, tuple(dm.in_shape))
+    except ImportError:
+        pass
+    except Exception as exc:  # a network the counter cannot trace still trains
+        log.warning("could not count multiply-adds: %s", exc)
+    log.info("network %s: %s parameters%s", type(net).__name__, f"{params:,}",
+             f", {info['model/macs']:,} multiply-adds per sample" if "model/macs" in info else "")
+    module.network_info = info
+    if record is not None:
+        record.update(network=info)
+
+
+def flag_leaky(loggers: list[Any], report: Any) -> None:
+    """A visible LEAKY marker in TensorBoard: text plus a scalar that sorts runs."""
+    for logger in loggers:
+        exp = getattr(logger, "experiment", None)
+        if hasattr(exp, "add_text"):
+            exp.add_text("integrity/LEAKY", "**LEAKY split**: " + "; ".join(report.summary_lines()), 0)
+            exp.add_scalar("integrity/leaky", 1.0, 0)
+
+
+def scalars(metrics: Mapping[str, Any], prefix: str | None = None) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        if prefix and not key.startswith(prefix):
+            continue
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                continue
+            value = value.item()
+        if isinstance(value, (int, float)):
+            # LearningRateMonitor names its series "lr-<Optimizer>"; metrics.json keeps one key
+            out["train/lr" if key.startswith("lr-") else key] = float(value)
+    return out
+
+
+def best_checkpoint(trainer: pl.Trainer) -> str | None:
+    cb = trainer.checkpoint_callback
+    if cb is None:
+        return None
+    return cb.best_model_path or cb.last_model_path or None
+
+
+def finish(cfg: DictConfig, record: RunRecord | None, metrics: dict[str, Any], loggers: list[Any],
+           best: str | None) -> None:
+    """metrics.json, the TensorBoard HParams entry, and the rich table."""
+    if record is not None:
+        net_info = record.data.get("network") or {}
+        metrics = {**{k: float(v) for k, v in net_info.items()}, **metrics}
+        if record.data.get("leaky"):
+            metrics["integrity/leaky"] = 1.0
+        record.finish(metrics)
+    _log_hparams(cfg, loggers, metrics)
+    if cfg.get("extras", {}).get("print_metrics", True):
+        from trueval.utils.console import metrics_table
+
+        shown = {k: v for k, v in metrics.items() if k.split("/")[0] in ("train", "val", "test", "integrity")
+                 and "/ap50/" not in k}
+        extra = [("run directory", str(cfg.paths.output_dir)), ("best checkpoint", best or "-")]
+        if record is not None and record.data.get("leaky"):
+            extra.append(("integrity", "LEAKY: see leak_report.json"))
+        metrics_table("trueval: final metrics", shown, extra)
+
+
+def _log_hparams(cfg: DictConfig, loggers: list[Any], metrics: Mapping[str, Any]) -> None:
+    hp = {}
+    for group in ("data", "model", "optimizer", "scheduler"):
+        node = cfg.get(group)
+        if node is None:
+            continue
+        for key, value in OmegaConf.to_container(node, resolve=True).items():
+            if isinstance(value, (int, float, str, bool)) and key not in ("data_dir", "cache_dir", "root"):
+                hp[f"{group}.{key}"] = value
+    hp["seed"] = cfg.seed
+    final = {k: float(v) for k, v in metrics.items() if k.split("/")[0] in ("val", "test") and "/ap50/" not in k}
+    for logger in loggers:
+        if isinstance(logger, pl.loggers.TensorBoardLogger):
+            logger.log_hyperparams(hp, metrics=final)
+            logger.finalize("success")

@@ -1,0 +1,121 @@
+"""Objects built from the composed config: DataModule, LightningModule, callbacks, loggers, Trainer.
+
+Shared by train, eval and audit so that the three read the same config keys the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+import pytorch_lightning as pl
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from trueval.utils.errors import UserError
+
+log = logging.getLogger("trueval")
+
+NON_NETWORK_KEYS = ("compile", "channels_last")
+
+
+def _instantiate(node: DictConfig | Mapping[str, Any], key: str, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, with bad targets and arguments reported as the config key."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
+        raise UserError(str(exc).strip().splitlines()[0] + (f" ({cause})" if cause else ""), key=key) from exc
+
+
+def build_datamodule(data_cfg: DictConfig) -> pl.LightningDataModule:
+    return _instantiate(data_cfg, "data", _recursive_=False, _convert_="all")
+
+
+def network_config(model_cfg: DictConfig | Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split the `model` group into the network's arguments and the module options (compile, ...)."""
+    cfg = OmegaConf.to_container(model_cfg, resolve=True) if isinstance(model_cfg, DictConfig) else dict(model_cfg)
+    extras = {k: cfg.pop(k) for k in NON_NETWORK_KEYS if k in cfg}
+    return cfg, extras
+
+
+def build_network(model_cfg: DictConfig | Mapping[str, Any], in_shape: tuple[int, ...], num_classes: int) -> torch.nn.Module:
+    net_cfg, _ = network_config(model_cfg)
+    net = _instantiate(net_cfg, "model", in_shape=tuple(in_shape), num_classes=num_classes)
+    if not isinstance(net, torch.nn.Module):
+        raise UserError(f"model._target_ must build a torch.nn.Module, got {type(net).__name__}", key="model._target_")
+    return net
+
+
+def _channels_last(option: Any, net: torch.nn.Module, accelerator_is_cuda: bool) -> bool:
+    if option == "auto":
+        return accelerator_is_cuda and any(isinstance(m, torch.nn.Conv2d) for m in net.modules())
+    return bool(option)
+
+
+def build_module(cfg: DictConfig, dm: Any, output_dir: str | None, cuda: bool) -> pl.LightningModule:
+    """The LightningModule for the DataModule's task (classification or detection)."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    if getattr(dm, "task", "classification") == "detection":
+        from trueval.models.detection import build_detection_module
+
+        return build_detection_module(cfg, dm)
+    from trueval.models.classifier import ClassifierModule
+
+    net = build_network(cfg.model, dm.in_shape, dm.num_classes)
+    _, extras = network_config(cfg.model)
+    weights = cfg.loss.class_weights
+    if weights == "balanced":
+        weights = dm.class_weights()
+    elif weights is not None:
+        weights = [float(w) for w in weights]
+        if len(weights) != dm.num_classes:
+            raise UserError(f"{len(weights)} class weights for {dm.num_classes} classes", key="loss.class_weights")
+    hparams = {"cfg": container, "task": "classification", "num_classes": dm.num_classes,
+               "class_names": list(dm.class_names), "in_shape": list(dm.in_shape),
+               "mean": list(dm.mean), "std": list(dm.std)}
+    return ClassifierModule(
+        net=net, num_classes=dm.num_classes, class_names=dm.class_names,
+        optimizer=container["optimizer"], scheduler=container["scheduler"],
+        label_smoothing=cfg.loss.label_smoothing, class_weights=weights, tta_hflip=cfg.tta.hflip,
+        compile=bool(extras.get("compile", False)),
+        channels_last=_channels_last(extras.get("channels_last", "auto"), net, cuda),
+        hparams=hparams, output_dir=output_dir,
+    )
+
+
+def build_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
+    callbacks: list[pl.Callback] = []
+    for key, node in (cfg or {}).items():
+        if node is None:
+            continue
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            raise UserError("each callback needs a _target_", key=f"callbacks.{key}")
+        callbacks.append(_instantiate(node, f"callbacks.{key}"))
+    return callbacks
+
+
+def build_loggers(cfg: DictConfig | None) -> list[Any]:
+    loggers = []
+    for key, node in (cfg or {}).items():
+        if node is None:
+            continue
+        loggers.append(_instantiate(node, f"logger.{key}"))
+    return loggers
+
+
+def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any], **overrides: Any) -> pl.Trainer:
+    has_bar = any(isinstance(c, pl.callbacks.ProgressBar) for c in callbacks)
+    if not loggers:  # Lightning refuses a learning-rate monitor with nothing to log to
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
+    return _instantiate(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
+                        enable_progress_bar=has_bar, **overrides)
+
+
+def accelerator_is_cuda(trainer_cfg: DictConfig) -> bool:
+    acc = str(trainer_cfg.get("accelerator", "auto"))
+    return acc in ("gpu", "cuda") or (acc == "auto" and torch.cuda.is_available())

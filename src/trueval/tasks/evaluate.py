@@ -1,0 +1,116 @@
+"""The eval task: rebuild a run from its checkpoint alone and report its test metrics.
+
+The checkpoint carries the run's config and the fingerprint of its training split, so eval can
+refuse (policy ``data.integrity.policy``) to report numbers on test images the model trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from trueval.tasks import artifacts
+from trueval.tasks.builders import (accelerator_is_cuda, build_callbacks, build_datamodule, build_loggers,
+                                    build_module, build_trainer)
+from trueval.utils.errors import LeakError, UserError
+from trueval.utils.run_record import RunRecord
+
+log = logging.getLogger("trueval")
+
+
+def load_checkpoint(path: str | None) -> dict[str, Any]:
+    """torch.load with weights_only=True; missing or foreign files are user errors."""
+    if not path:
+        raise UserError("no checkpoint given: python eval.py ckpt_path=<file.ckpt>", key="ckpt_path")
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise UserError("checkpoint file does not exist", key="ckpt_path", path=str(file))
+    try:
+        ckpt = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"cannot load checkpoint with weights_only=True: {exc}", key="ckpt_path", path=str(file)) from exc
+    if "hyper_parameters" not in ckpt or "cfg" not in ckpt.get("hyper_parameters", {}):
+        raise UserError("not a trueval checkpoint (no stored run config)", key="ckpt_path", path=str(file))
+    return ckpt
+
+
+def _check_test_overlap(dm: Any, ckpt: dict[str, Any], record: RunRecord | None) -> None:
+    """Refuse, flag or drop test samples that were in the checkpoint's training data."""
+    from trueval.integrity import match_fingerprint
+
+    fingerprint = (ckpt.get("trueval") or {}).get("train_fingerprint")
+    if not fingerprint:
+        log.warning("checkpoint has no training fingerprint: cannot check the test split against it")
+        return
+    settings = dm.integrity_settings()
+    test = dm.sets["test"]
+    overlap = sorted(set(match_fingerprint(fingerprint, test, settings)))
+    if not overlap:
+        log.info("test split: none of its %d samples were in the checkpoint's training data", len(test))
+        return
+    message = f"test: {len(overlap)} of {len(test)} samples were in this checkpoint's training data"
+    if record is not None:
+        record.update(eval_overlap={"count": len(overlap), "indices": overlap[:1000], "policy": settings.policy})
+    if settings.policy == "fail":
+        raise LeakError(message + " (set +data.integrity.policy=warn or drop to evaluate anyway)",
+                        key="data.integrity.policy")
+    if settings.policy == "drop":
+        keep = [i for i in range(len(test)) if i not in set(overlap)]
+        dm.sets["test"] = test.subset(keep)
+        log.warning("%s: dropped them, evaluating on the other %d", message, len(keep))
+    else:
+        log.warning("%s: LEAKY evaluation (policy warn)", message)
+        if record is not None:
+            record.update(leaky=True)
+
+
+def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
+    ckpt = load_checkpoint(cfg.get("ckpt_path"))
+    run_dir = Path(cfg.paths.output_dir)
+    artifacts.write_config(cfg, run_dir)
+    train_cfg = OmegaConf.create(ckpt["hyper_parameters"]["cfg"])
+    overrides = cfg.get("data") or {}
+    with _open(train_cfg):
+        train_cfg.data = OmegaConf.merge(train_cfg.data, overrides)
+        if cfg.get("tta", {}).get("hflip") is not None:
+            train_cfg.tta = {"hflip": bool(cfg.tta.hflip)}
+    dm = build_datamodule(train_cfg.data)
+    try:
+        dm.setup("test")
+    finally:
+        artifacts.write_integrity(dm, run_dir, record)
+    _check_test_overlap(dm, ckpt, record)
+    module = build_module(train_cfg, dm, str(run_dir), accelerator_is_cuda(cfg.trainer))
+    missing, unexpected = module.load_state_dict(ckpt["state_dict"], strict=False)
+    if missing or unexpected:
+        raise UserError(f"checkpoint weights do not fit the network: missing {missing[:3]}, unexpected {unexpected[:3]}",
+                        key="ckpt_path", path=str(cfg.ckpt_path))
+    callbacks = build_callbacks(cfg.get("callbacks"))
+    loggers = build_loggers(cfg.get("logger"))
+    trainer = build_trainer(cfg, callbacks, loggers)
+    trainer.test(module, datamodule=dm)
+    metrics = artifacts.scalars(trainer.callback_metrics, prefix="test/")
+    if record is not None:
+        record.update(checkpoint=str(Path(cfg.ckpt_path).resolve()), train_digest=(ckpt.get("trueval") or {}).get("train_digest"))
+    artifacts.finish(cfg, record, metrics, loggers, str(cfg.ckpt_path))
+    value = metrics.get(cfg.get("optimized_metric", "test/acc"))
+    return float(value) if value is not None else math.nan
+
+
+class _open:
+    """Temporarily lift OmegaConf's struct flag so merged overrides may add keys."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.cfg = cfg
+
+    def __enter__(self) -> DictConfig:
+        OmegaConf.set_struct(self.cfg, False)
+        return self.cfg
+
+    def __exit__(self, *exc: Any) -> None:
+        OmegaConf.set_struct(self.cfg, True)

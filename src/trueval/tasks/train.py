@@ -1,0 +1,79 @@
+"""The train task: gate the data, fit, test the best checkpoint, record everything."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from trueval.callbacks.checkpoint_data import TruevalCheckpointData
+from trueval.tasks import artifacts
+from trueval.tasks.builders import (accelerator_is_cuda, build_callbacks, build_datamodule, build_loggers,
+                                    build_module, build_trainer)
+from trueval.tasks.runner import is_rank_zero
+from trueval.utils.run_record import RunRecord
+
+log = logging.getLogger("trueval")
+
+
+def train(cfg: DictConfig, record: RunRecord | None) -> float:
+    """Returns ``cfg.optimized_metric`` for sweeps (NaN when it was not logged)."""
+    started = time.time()
+    run_dir = Path(cfg.paths.output_dir)
+    if is_rank_zero():
+        artifacts.write_config(cfg, run_dir)
+    pl.seed_everything(cfg.seed, workers=True)
+
+    dm = build_datamodule(cfg.data)
+    try:
+        dm.setup("fit")
+    finally:
+        # the leak report is written even when the gate refuses the split
+        if is_rank_zero():
+            artifacts.write_integrity(dm, run_dir, record)
+    cuda = accelerator_is_cuda(cfg.trainer)
+    module = build_module(cfg, dm, str(run_dir), cuda)
+    if is_rank_zero():
+        artifacts.log_network(module, dm, record)
+
+    callbacks = build_callbacks(cfg.get("callbacks")) + [TruevalCheckpointData(artifacts.checkpoint_extra(dm))]
+    loggers = build_loggers(cfg.get("logger"))
+    trainer = build_trainer(cfg, callbacks, loggers)
+    if dm.leak_report is not None and dm.leak_report.has_leak:
+        artifacts.flag_leaky(loggers, dm.leak_report)
+
+    metrics: dict[str, Any] = {}
+    if cfg.get("train", True):
+        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+        metrics.update(artifacts.scalars(trainer.callback_metrics))
+    best = artifacts.best_checkpoint(trainer)
+    if record is not None:
+        record.update(best_checkpoint=best)
+
+    if cfg.get("test", True) and not trainer.fast_dev_run:
+        test_trainer = trainer
+        if trainer.world_size > 1:
+            # test once on the full test set in one process (a DistributedSampler pads and duplicates)
+            if not trainer.is_global_zero:
+                return math.nan
+            test_trainer = build_trainer(cfg, [c for c in callbacks if isinstance(c, pl.callbacks.ProgressBar)],
+                                         loggers, devices=1, num_nodes=1, strategy="auto")
+        # the best checkpoint when one was saved, the final weights otherwise
+        test_trainer.test(module, datamodule=dm, ckpt_path=best or None, weights_only=True)
+        metrics.update(artifacts.scalars(test_trainer.callback_metrics, prefix="test/"))
+
+    if not is_rank_zero():
+        return math.nan
+    metrics.update({k: v for k, v in artifacts.scalars(trainer.callback_metrics).items()
+                    if k.startswith("time/") or k.startswith("model/")})
+    metrics["time/run_seconds"] = round(time.time() - started, 3)
+    artifacts.finish(cfg, record, metrics, loggers, best)
+    value = metrics.get(cfg.optimized_metric)
+    return float(value) if value is not None else math.nan

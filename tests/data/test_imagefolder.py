@@ -1,0 +1,110 @@
+"""Image folders the tests generate: pre-split, ratio-split, and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import run_inprocess
+from trueval.data.imagefolder import ImageFolderDataModule
+from trueval.tasks.train import train
+from trueval.utils.errors import UserError
+
+COLOURS = [(220, 40, 40), (40, 200, 40), (40, 40, 220)]
+
+
+def write_class_tree(root: Path, per_class: int, seed: int, size: int = 16) -> None:
+    """Noisy images tinted by class: distinct from each other, separable by colour."""
+    rng = np.random.default_rng(seed)
+    for k, colour in enumerate(COLOURS):
+        folder = root / f"class_{k}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            noise = rng.integers(0, 90, size=(size, size, 3))
+            img = np.clip(np.array(colour)[None, None, :] * 0.6 + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(folder / f"img_{seed}_{i:03d}.png")
+
+
+def test_presplit_folders_train(tmp_path: Path) -> None:
+    root = tmp_path / "images"
+    for split, seed in (("train", 1), ("val", 2), ("test", 3)):
+        write_class_tree(root / split, per_class=12 if split == "train" else 5, seed=seed)
+    _, m = run_inprocess(train, "train", ["data=imagefolder", f"data.root={root}",
+                                          "trainer.max_epochs=8", "logger=none"], tmp_path / "run")
+    assert m["status"] == "ok", m["error"]
+    splits = json.loads((tmp_path / "run" / "splits.json").read_text())["splits"]
+    assert [splits[s]["count"] for s in ("train", "val", "test")] == [36, 15, 15]
+    assert splits["test"]["sources"] == [str((root / "test").resolve())]
+    assert m["metrics"]["test/acc"] > 0.6
+
+
+def test_ratio_split_is_seeded_and_stratified(tmp_path: Path) -> None:
+    root = tmp_path / "pool"
+    write_class_tree(root, per_class=20, seed=5)
+    dm = ImageFolderDataModule(root=str(root), split=[0.6, 0.2, 0.2], seed=3, cache_dir=str(tmp_path / "c"))
+    dm.setup()
+    counts = {s: np.bincount(dm.sets[s].targets, minlength=3) for s in ("train", "val", "test")}
+    assert counts["train"].tolist() == [12, 12, 12] and counts["test"].tolist() == [4, 4, 4]
+    again = ImageFolderDataModule(root=str(root), split=[0.6, 0.2, 0.2], seed=3, cache_dir=str(tmp_path / "c"))
+    again.setup()
+    assert dm.sets["test"].paths == again.sets["test"].paths
+    other = ImageFolderDataModule(root=str(root), split=[0.6, 0.2, 0.2], seed=4, cache_dir=str(tmp_path / "c"))
+    other.setup()
+    assert dm.sets["test"].paths != other.sets["test"].paths
+
+
+def test_train_and_test_only_carves_val_from_train(tmp_path: Path) -> None:
+    root = tmp_path / "images"
+    write_class_tree(root / "train", per_class=20, seed=1)
+    write_class_tree(root / "test", per_class=4, seed=2)
+    dm = ImageFolderDataModule(root=str(root), val_fraction=0.25, seed=0, cache_dir=str(tmp_path / "c"))
+    dm.setup()
+    assert len(dm.sets["test"]) == 12 and len(dm.sets["val"]) == 15 and len(dm.sets["train"]) == 45
+    test_dir = str((root / "test").resolve())
+    assert all(not p.startswith(test_dir) for p in dm.sets["val"].paths)
+
+
+def test_undecodable_image_is_named(tmp_path: Path) -> None:
+    root = tmp_path / "pool"
+    write_class_tree(root, per_class=6, seed=1)
+    bad = root / "class_1" / "broken.png"
+    bad.write_bytes(b"this is not a png")
+    dm = ImageFolderDataModule(root=str(root), split=[0.5, 0.25, 0.25], cache_dir=str(tmp_path / "c"))
+    with pytest.raises(UserError, match="broken.png"):
+        dm.setup()
+
+
+def test_empty_class_folder_is_named(tmp_path: Path) -> None:
+    root = tmp_path / "pool"
+    write_class_tree(root, per_class=6, seed=1)
+    (root / "class_empty").mkdir()
+    dm = ImageFolderDataModule(root=str(root), split=[0.5, 0.25, 0.25], cache_dir=str(tmp_path / "c"))
+    with pytest.raises(UserError, match="class_empty"):
+        dm.setup()
+
+
+@pytest.mark.parametrize("split", [[0.5, 0.1, 0.1], [0.8, 0.2], [1.2, -0.1, -0.1]])
+def test_split_must_sum_to_one(split: list[float], tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="data.split"):
+        ImageFolderDataModule(root=str(tmp_path), split=split)
+
+
+def test_missing_root_is_named(tmp_path: Path) -> None:
+    dm = ImageFolderDataModule(root=str(tmp_path / "nowhere"), split=[0.8, 0.1, 0.1])
+    with pytest.raises(UserError, match="nowhere"):
+        dm.setup()
+
+
+def test_different_sizes_need_image_size(tmp_path: Path) -> None:
+    root = tmp_path / "pool"
+    write_class_tree(root, per_class=6, seed=1, size=16)
+    write_class_tree(root, per_class=2, seed=9, size=20)
+    with pytest.raises(UserError, match="data.image_size"):
+        ImageFolderDataModule(root=str(root), split=[0.5, 0.25, 0.25], cache_dir=str(tmp_path / "c")).setup()
+    dm = ImageFolderDataModule(root=str(root), split=[0.5, 0.25, 0.25], image_size=12, cache_dir=str(tmp_path / "c"))
+    dm.setup()
+    assert dm.in_shape == (3, 12, 12)

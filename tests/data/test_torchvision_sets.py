@@ -1,0 +1,53 @@
+"""MNIST read from IDX files the test writes; the message when dataset files are missing."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trueval.data.torchvision_sets import TorchvisionDataModule
+from trueval.utils.errors import UserError
+
+
+def write_idx(raw: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
+    raw.mkdir(parents=True, exist_ok=True)
+    n, h, w = images.shape
+    with gzip.open(raw / f"{prefix}-images-idx3-ubyte.gz", "wb") as fh:
+        fh.write(struct.pack(">IIII", 2051, n, h, w) + images.astype(np.uint8).tobytes())
+    with gzip.open(raw / f"{prefix}-labels-idx1-ubyte.gz", "wb") as fh:
+        fh.write(struct.pack(">II", 2049, n) + labels.astype(np.uint8).tobytes())
+
+
+def fake_mnist(root: Path, n_train: int = 300, n_test: int = 60) -> None:
+    rng = np.random.default_rng(0)
+    raw = root / "MNIST" / "raw"
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 255, size=(n, 28, 28))
+        write_idx(raw, prefix, images, labels)
+
+
+def test_mnist_from_idx_files(tmp_path: Path) -> None:
+    fake_mnist(tmp_path / "data")
+    dm = TorchvisionDataModule(name="mnist", data_dir=str(tmp_path / "data"), val_fraction=0.1, seed=0,
+                               cache_dir=str(tmp_path / "cache"))
+    dm.setup()
+    assert [len(dm.sets[s]) for s in ("train", "val", "test")] == [270, 30, 60]
+    assert dm.in_shape == (1, 28, 28) and dm.num_classes == 10
+    # validation is carved from train, never from test
+    assert all(o.startswith("mnist:train") for o in dm.sets["val"].origin)
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (64, 1, 28, 28) and x.dtype.is_floating_point
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100", "svhn"])
+def test_missing_files_say_where_to_put_them(name: str, tmp_path: Path) -> None:
+    dm = TorchvisionDataModule(name=name, data_dir=str(tmp_path / "empty"))
+    with pytest.raises(UserError) as info:
+        dm.setup()
+    message = str(info.value)
+    assert "data.data_dir" in message and str(tmp_path / "empty") in message

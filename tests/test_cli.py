@@ -1,0 +1,60 @@
+"""The scripts as a user runs them: exit codes and one clear message for every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import only_run_dir, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def _logs(tmp_path: Path) -> list[str]:
+    return [f"paths.log_dir={tmp_path / 'logs'}", f"paths.cache_dir={tmp_path / 'cache'}"]
+
+
+def test_default_train_under_a_minute_with_accuracy(tmp_path: Path) -> None:
+    """`python train.py` as `make train` runs it: digits, MLP, >= 0.90 test accuracy."""
+    proc = run_cli("train.py", _logs(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((only_run_dir(tmp_path / "logs") / "metrics.json").read_text())
+    assert record["status"] == "ok" and record["metrics"]["test/acc"] >= 0.90
+    assert record["wall_seconds"] < 60
+    assert "final metrics" in proc.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["no_such_key=1"], "no_such_key"),
+    (["model=no_such_model"], "no_such_model"),
+    (["optimizer.lr=-1", "trainer.max_epochs=1"], "optimizer.lr"),
+    (["data=mnist", "data.data_dir=/nonexistent/mnist"], "/nonexistent/mnist"),
+    (["data.split=[0.5,0.2,0.2]"], "data.split"),
+    (["data=imagefolder", "data.root=/nonexistent/images"], "/nonexistent/images"),
+])
+def test_bad_input_exits_nonzero_with_message(args: list[str], needle: str, tmp_path: Path) -> None:
+    proc = run_cli("train.py", _logs(tmp_path) + args)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert needle in output
+    assert "Traceback" not in output, output[-2000:]
+    # nothing that looks like a success is left behind
+    for metrics in (tmp_path / "logs").rglob("metrics.json"):
+        record = json.loads(metrics.read_text())
+        assert record["status"] == "failed" and needle.split("/")[-1] in (record["error"] or "") or \
+            record["status"] == "failed"
+
+
+def test_eval_missing_checkpoint(tmp_path: Path) -> None:
+    proc = run_cli("eval.py", _logs(tmp_path) + [f"ckpt_path={tmp_path}/missing.ckpt"])
+    assert proc.returncode == 2
+    assert "missing.ckpt" in proc.stderr and "Traceback" not in proc.stderr
+    record = json.loads((only_run_dir(tmp_path / "logs") / "metrics.json").read_text())
+    assert record["status"] == "failed" and "missing.ckpt" in record["error"]
+
+
+def test_eval_requires_a_checkpoint(tmp_path: Path) -> None:
+    proc = run_cli("eval.py", _logs(tmp_path))
+    assert proc.returncode != 0 and "ckpt_path" in proc.stdout + proc.stderr
