@@ -78,9 +78,10 @@ def test_same_seed_same_metrics(tmp_path: Path) -> None:
     assert c["metrics"]["train/loss"] != a["metrics"]["train/loss"]
 
 
-@pytest.mark.parametrize("optimizer,scheduler", [("sgd", "onecycle"), ("rmsprop", "step")])
-def test_other_optimizers_train_end_to_end(optimizer: str, scheduler: str, tmp_path: Path) -> None:
-    _, m = run_inprocess(train, "train", [f"optimizer={optimizer}", f"scheduler={scheduler}", "trainer.max_epochs=2",
+@pytest.mark.parametrize("optimizer,scheduler,lr", [("sgd", "onecycle", 0.2), ("rmsprop", "step", 1e-3)])
+def test_other_optimizers_train_end_to_end(optimizer: str, scheduler: str, lr: float, tmp_path: Path) -> None:
+    _, m = run_inprocess(train, "train", [f"optimizer={optimizer}", f"scheduler={scheduler}", f"optimizer.lr={lr}",
+                                          "trainer.max_epochs=3",
                                           "callbacks=none", "logger=none", "test=false"], tmp_path / "r")
     assert m["status"] == "ok", m["error"]
     assert m["metrics"]["train/loss"] < 2.0

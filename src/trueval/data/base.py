@@ -280,10 +280,12 @@ class ClassificationDataModule(pl.LightningDataModule):
                 self._device_cache[split] = (images.to(device), torch.as_tensor(ss.targets).to(device))
             images, targets = self._device_cache[split]
             spec = self.augment[split]
-            return GpuLoader(images=images, targets=targets, batch_size=batch, shuffle=train,
+            module = getattr(getattr(self, "trainer", None), "lightning_module", None)
+            overfit = bool(getattr(getattr(self, "trainer", None), "overfit_batches", 0))
+            return GpuLoader(images=images, targets=targets, batch_size=batch, shuffle=train and not overfit,
                              drop_last=self.drop_last and train, augment=None if is_identity(spec) else spec,
                              mean=self.mean, std=self.std, seed=self.seed + SPLITS.index(split),
-                             channels_last=device.type == "cuda" and len(self.in_shape) == 3 and self.in_shape[1] > 1)
+                             channels_last=bool(getattr(module, "channels_last", False)))
         ss = self.sets[split]
         resize = self.image_size if ss.images is None else None
         transform = build_transform(self.augment[split], self.mean, self.std, image_size=resize)

@@ -24,12 +24,14 @@ log = logging.getLogger("trueval")
 
 
 def _metrics(num_classes: int) -> MetricCollection:
+    # validate_args=False: the input checks call torch.unique, a host sync on every update
+    opts = {"validate_args": False}
     return MetricCollection({
-        "acc": MulticlassAccuracy(num_classes, average="micro"),
-        "acc_macro": MulticlassAccuracy(num_classes, average="macro"),
-        "precision_macro": MulticlassPrecision(num_classes, average="macro"),
-        "recall_macro": MulticlassRecall(num_classes, average="macro"),
-        "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+        "acc": MulticlassAccuracy(num_classes, average="micro", **opts),
+        "acc_macro": MulticlassAccuracy(num_classes, average="macro", **opts),
+        "precision_macro": MulticlassPrecision(num_classes, average="macro", **opts),
+        "recall_macro": MulticlassRecall(num_classes, average="macro", **opts),
+        "f1_macro": MulticlassF1Score(num_classes, average="macro", **opts),
     })
 
 
@@ -46,7 +48,7 @@ class ClassifierModule(pl.LightningModule):
         label_smoothing: float = 0.0,
         class_weights: Sequence[float] | None = None,
         tta_hflip: bool = False,
-        compile: bool = False,
+        compile: bool | str = False,
         channels_last: bool = False,
         hparams: Mapping[str, Any] | None = None,
         output_dir: str | None = None,
@@ -65,15 +67,19 @@ class ClassifierModule(pl.LightningModule):
         self.tta_hflip = tta_hflip
         self.channels_last = channels_last
         self.output_dir = output_dir
-        self.train_metrics = _metrics(num_classes).clone(prefix="train/")
+        # training accuracy only: every extra metric is a few more kernels on every training step
+        self.train_metrics = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro",
+                                                                           validate_args=False)}, prefix="train/")
         self.val_metrics = _metrics(num_classes).clone(prefix="val/")
         self.test_metrics = _metrics(num_classes).clone(prefix="test/")
         self.val_acc_best = MaxMetric()
-        self.confusion = MulticlassConfusionMatrix(num_classes)
+        self.confusion = MulticlassConfusionMatrix(num_classes, validate_args=False)
         self._forward = net
         if compile:
-            # kept off the module tree so state_dict keys stay those of the plain network
-            object.__setattr__(self, "_forward", torch.compile(net))
+            # kept off the module tree so state_dict keys stay those of the plain network;
+            # a string is torch.compile's mode ("reduce-overhead" uses CUDA graphs)
+            mode = compile if isinstance(compile, str) and compile not in ("true", "default") else None
+            object.__setattr__(self, "_forward", torch.compile(net, mode=mode))
 
     # ----------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -72,7 +72,8 @@ def build_scheduler(cfg: Mapping[str, Any], optimizer: torch.optim.Optimizer, to
         peaks = [g["lr"] for g in optimizer.param_groups]
         sched = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=peaks, total_steps=max(1, total_steps), pct_start=float(opts.pop("pct_start", 0.25)),
-            div_factor=float(opts.pop("div_factor", 25.0)), final_div_factor=float(opts.pop("final_div_factor", 1e4)))
+            div_factor=float(opts.pop("div_factor", 25.0)), final_div_factor=float(opts.pop("final_div_factor", 1e4)),
+            anneal_strategy=str(opts.pop("anneal_strategy", "cos")), cycle_momentum=bool(opts.pop("cycle_momentum", True)))
         interval = "step"
     elif name == "cosine":
         warmup_epochs = float(opts.pop("warmup_epochs", 0))

@@ -82,7 +82,7 @@ def build_module(cfg: DictConfig, dm: Any, output_dir: str | None, cuda: bool) -
         net=net, num_classes=dm.num_classes, class_names=dm.class_names,
         optimizer=container["optimizer"], scheduler=container["scheduler"],
         label_smoothing=cfg.loss.label_smoothing, class_weights=weights, tta_hflip=cfg.tta.hflip,
-        compile=bool(extras.get("compile", False)),
+        compile=extras.get("compile", False),
         channels_last=_channels_last(extras.get("channels_last", "auto"), net, cuda),
         hparams=hparams, output_dir=output_dir,
     )
@@ -112,6 +112,10 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
     has_bar = any(isinstance(c, pl.callbacks.ProgressBar) for c in callbacks)
     if not loggers:  # Lightning refuses a learning-rate monitor with nothing to log to
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
+    if not any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks):
+        overrides.setdefault("enable_checkpointing", False)  # else Lightning adds its own checkpointing
+    if accelerator_is_cuda(cfg.trainer):
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls for fp32 layers
     return _instantiate(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
                         enable_progress_bar=has_bar, **overrides)
 

@@ -22,7 +22,8 @@ def _uid() -> str:
     # jobs of one sweep agree on the sweep directory.
     uid = os.environ.get(_UID_ENV)
     if not uid:
-        uid = secrets.token_hex(2)
+        # the pid makes two sweeps started in the same second on one host differ for certain
+        uid = f"{os.getpid():x}{secrets.token_hex(1)}"
         os.environ[_UID_ENV] = uid
     return uid
 

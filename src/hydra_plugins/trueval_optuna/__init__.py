@@ -1,0 +1,1 @@
+"""Hydra sweeper plugin ``hydra/sweeper=trueval_optuna``: a resumable Optuna search (trueval.sweep.optuna_sweeper)."""

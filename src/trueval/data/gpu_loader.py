@@ -1,0 +1,161 @@
+"""A data loader for datasets that fit in GPU memory.
+
+For small images (digits, MNIST, CIFAR, SVHN, small image folders) a ResNet step on a modern GPU
+takes less time than worker processes need to decode, augment, collate and copy the batch, so the
+whole split is kept on the device as uint8 and each batch is produced there: a seeded permutation,
+a gather, normalisation and the batched augmentations of ``gpu_augment``. No worker processes, no
+pinned-memory copies, no host synchronisation.
+
+Lightning treats any iterable with ``__len__`` as a dataloader; batches are already on the device,
+so ``transfer_batch_to_device`` does nothing. Lightning calls ``loader.sampler.set_epoch(epoch)``
+before every epoch, which makes each epoch's order and augmentation different while a run (and a
+resumed run) stays reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from trueval.data.gpu_augment import AugmentSpec, augment_batch, normalization_constants, normalize_with, parse_spec
+from trueval.utils.errors import UserError
+
+# share of the currently free GPU memory that a dataset may take and still count as "fits":
+# the rest is for the model, activations, optimizer state and the allocator's slack
+DEFAULT_FIT_FRACTION = 0.25
+
+
+def fits_on_gpu(nbytes: int, device: torch.device | str | int | None = None, fraction: float = DEFAULT_FIT_FRACTION) -> bool:
+    """Whether ``nbytes`` of data may live on ``device`` (data.loader=auto). False off CUDA."""
+    if not torch.cuda.is_available():
+        return False
+    dev = torch.device(device) if device is not None else torch.device("cuda")
+    if dev.type != "cuda":
+        return False
+    free, _total = torch.cuda.mem_get_info(dev)
+    return nbytes <= fraction * free
+
+
+def images_to_tensor(images: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 N,H,W,C (as ``SampleSet.images`` holds them) to a contiguous uint8 N,C,H,W tensor on ``device``."""
+    t = torch.as_tensor(images)
+    if t.dtype != torch.uint8 or t.ndim != 4:
+        raise ValueError(f"expected uint8 N,H,W,C images, got {t.dtype} with shape {tuple(t.shape)}")
+    # copy in the source layout, then transpose on the device (fast there, slow on one CPU core)
+    return t.to(device).permute(0, 3, 1, 2).contiguous()
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A well-mixed 63-bit seed per (run seed, epoch): nearby seeds give unrelated streams."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+class EpochSampler:
+    """Holds the epoch number; Lightning finds it as ``loader.sampler`` and calls ``set_epoch``.
+
+    Without ``set_epoch`` calls (a plain loop) every pass over the loader moves to the next epoch.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        """A fresh generator on ``device`` for the current epoch."""
+        return torch.Generator(device=device).manual_seed(epoch_seed(self.seed, self.epoch))
+
+
+class GpuLoader:
+    """Iterate (normalised float images, int64 targets) batches from device-resident tensors.
+
+    ``images``: uint8 N,C,H,W on the device that training uses (CPU works too); ``targets``: N
+    integer labels on the same device. ``augment``: a ``data.augment.<stage>`` mapping or None.
+    ``mean``/``std``: per-channel, 0-1 scale. ``channels_last``: return batches in that memory
+    format (convolutions under bf16 on tensor cores want it).
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        targets: torch.Tensor | np.ndarray | Sequence[int],
+        batch_size: int,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        augment: Mapping[str, Any] | AugmentSpec | None = None,
+        mean: Sequence[float] = (0.5,),
+        std: Sequence[float] = (0.5,),
+        seed: int = 0,
+        channels_last: bool = False,
+        dtype: torch.dtype = torch.float32,
+        augment_key: str = "data.augment",
+    ) -> None:
+        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError("images must be a uint8 N,C,H,W tensor (see images_to_tensor)")
+        targets = torch.as_tensor(targets, dtype=torch.int64, device=images.device)
+        if targets.ndim != 1 or len(targets) != len(images):
+            raise ValueError(f"{len(images)} images but targets of shape {tuple(targets.shape)}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise UserError(f"batch size must be a positive integer, got {batch_size!r}", key="data.batch_size")
+        if drop_last and len(images) < batch_size:
+            raise UserError(
+                f"batch size {batch_size} is larger than the {len(images)} samples of this split and "
+                "drop_last is on, so an epoch would have no batch",
+                key="data.batch_size",
+            )
+        self.images = images
+        self.targets = targets
+        self.batch_size = batch_size
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.augment = parse_spec(augment, augment_key)
+        self.channels_last = bool(channels_last)
+        self.dtype = dtype
+        self.sampler = EpochSampler(seed)
+        # Lightning inspects both attributes of anything that has a sampler (DataLoader-like)
+        self.batch_sampler = None
+        self._scale, self._shift = normalization_constants(mean, std, images.shape[1], images.device)
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.images)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        n = self.num_samples
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        generator = self.sampler.generator(self.device)
+        # the next pass is the next epoch unless someone calls set_epoch first
+        self.sampler.epoch += 1
+        order = (
+            torch.randperm(self.num_samples, generator=generator, device=self.device) if self.shuffle else None
+        )
+        for b in range(len(self)):
+            start, stop = b * self.batch_size, min((b + 1) * self.batch_size, self.num_samples)
+            if order is None:
+                x, y = self.images[start:stop], self.targets[start:stop]
+            else:
+                index = order[start:stop]
+                x, y = self.images.index_select(0, index), self.targets.index_select(0, index)
+            yield self._prepare(x, generator), y
+
+    def _prepare(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        x = normalize_with(x, self._scale, self._shift, self.dtype)
+        if not self.augment.is_identity:
+            x = augment_batch(x, self.augment, generator)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x

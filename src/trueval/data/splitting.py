@@ -1,0 +1,149 @@
+"""Seeded, stratified, group-aware splitting.
+
+Groups (duplicate clusters from the integrity gate, and user groups from ``data.group_regex``) are
+never cut: every member of a group lands in the same split, so copies of one picture cannot end up
+on both sides of an evaluation. Within that constraint each split gets its share of every class as
+closely as possible. The same seed always gives the same split.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import numpy as np
+
+from trueval.utils.errors import UserError
+
+
+def group_stratified_split(targets: Sequence[int] | np.ndarray, groups: Sequence[int] | np.ndarray | None,
+                           fractions: Sequence[float], seed: int) -> list[np.ndarray]:
+    """Partition sample indices into len(fractions) parts, groups whole, stratified by class.
+
+    Without real groups (all singletons) this is scikit-learn's stratified shuffle split, applied
+    part by part. With groups, groups are dealt out largest first (ties in seeded random order), each
+    to the part whose class quotas it fills best; parts with a positive fraction are never left empty
+    while there are groups to give.
+    """
+    y = np.asarray(targets)
+    n = len(y)
+    fr = np.asarray(fractions, dtype=np.float64)
+    if fr.ndim != 1 or len(fr) == 0 or (fr < 0).any() or fr.sum() <= 0:
+        raise UserError(f"split fractions must be non-negative and not all zero, got {list(fractions)}",
+                        key="data.split")
+    fr = fr / fr.sum()
+    g = np.arange(n) if groups is None else np.asarray(groups)
+    if len(g) != n:
+        raise ValueError(f"{len(g)} group ids for {n} samples")
+    if n == 0:
+        return [np.zeros(0, np.int64) for _ in fr]
+    if len(np.unique(g)) == n:
+        return _stratified_singletons(y, fr, seed)
+    return _greedy_groups(y, g, fr, seed)
+
+
+def _stratified_singletons(y: np.ndarray, fr: np.ndarray, seed: int) -> list[np.ndarray]:
+    """Stratified split with sklearn's train_test_split, peeling one part off at a time."""
+    from sklearn.model_selection import train_test_split
+
+    rest = np.arange(len(y))
+    parts: list[np.ndarray] = []
+    remaining = 1.0
+    rng = np.random.RandomState(seed)
+    for i, f in enumerate(fr[:-1]):
+        if f <= 0 or len(rest) == 0:
+            parts.append(np.zeros(0, np.int64))
+            continue
+        share = min(1.0, f / remaining)
+        remaining -= f
+        if share >= 1.0 or len(rest) < 2:
+            parts.append(np.sort(rest))
+            rest = np.zeros(0, np.int64)
+            continue
+        k = min(len(rest) - 1, max(1, int(round(share * len(rest)))))
+        labels = y[rest]
+        counts = np.bincount(labels - labels.min()) if len(labels) else np.zeros(0)
+        strat = labels if (counts[counts > 0].min() >= 2 and k >= len(np.unique(labels))
+                           and len(rest) - k >= len(np.unique(labels))) else None
+        take, rest = train_test_split(rest, train_size=k, stratify=strat, random_state=rng.randint(2**31 - 1))
+        parts.append(np.sort(take))
+    parts.append(np.sort(rest))
+    return parts
+
+
+def _greedy_groups(y: np.ndarray, g: np.ndarray, fr: np.ndarray, seed: int) -> list[np.ndarray]:
+    # written here: scikit-learn's StratifiedGroupKFold makes k equal folds, not arbitrary ratios
+    rng = np.random.default_rng(seed)
+    classes, y_idx = np.unique(y, return_inverse=True)
+    group_ids, g_idx = np.unique(g, return_inverse=True)
+    n_groups, n_parts = len(group_ids), len(fr)
+    comp = np.zeros((n_groups, len(classes)))
+    np.add.at(comp, (g_idx, y_idx), 1)
+    sizes = comp.sum(1)
+    quota = fr[:, None] * comp.sum(0)[None, :]  # parts x classes
+    have = np.zeros_like(quota)
+    active = fr > 0
+    assign = np.empty(n_groups, np.int64)
+    for gi in np.lexsort((rng.random(n_groups), -sizes)):  # largest first, seeded ties
+        need = quota - have
+        fill = np.minimum(np.maximum(need, 0), comp[gi]).sum(1)
+        over = np.maximum(comp[gi] - np.maximum(need, 0), 0).sum(1)
+        # fill quotas; among parts it overfills, prefer the one with the most room left
+        score = fill - over + 1e-6 * need.sum(1)
+        part = int(np.argmax(np.where(active, score, -np.inf)))
+        assign[gi] = part
+        have[part] += comp[gi]
+    # a part with a positive fraction must not stay empty: give it the smallest group of the part
+    # that is furthest over its quota (when that part has a group to spare)
+    for part in np.flatnonzero(active):
+        if (assign == part).any():
+            continue
+        surplus = have.sum(1) - quota.sum(1)
+        for donor in np.argsort(-surplus):
+            mine = np.flatnonzero(assign == donor)
+            if donor != part and len(mine) > 1:
+                gi = mine[np.argmin(sizes[mine])]
+                assign[gi] = part
+                have[donor] -= comp[gi]
+                have[part] += comp[gi]
+                break
+    sample_part = assign[g_idx]
+    return [np.flatnonzero(sample_part == p) for p in range(n_parts)]
+
+
+def stratified_subset(targets: Sequence[int] | np.ndarray, fraction: float, seed: int,
+                      groups: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    """Sorted indices of a seeded subset holding ``fraction`` of every class (at least one sample of
+    each class present), whole groups only when ``groups`` is given."""
+    y = np.asarray(targets)
+    if not 0 < fraction <= 1:
+        raise UserError(f"fraction must be in (0, 1], got {fraction}", key="data.fraction")
+    if fraction >= 1 or len(y) == 0:
+        return np.arange(len(y))
+    if groups is not None and len(np.unique(groups)) < len(y):
+        keep, _ = group_stratified_split(y, groups, [fraction, 1 - fraction], seed)
+        return np.sort(keep)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        k = max(1, int(round(fraction * len(members))))
+        chosen.append(rng.choice(members, size=k, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def groups_from_regex(paths: Sequence[str], regex: str) -> np.ndarray:
+    """Group id per path from ``regex`` searched in the file name: its first capture group (or the whole
+    match) names the group; files it does not match are groups of their own."""
+    try:
+        pattern = re.compile(regex)
+    except (re.error, TypeError) as exc:
+        raise UserError(f"not a valid regular expression ({exc}): {regex!r}", key="data.group_regex") from exc
+    keys: dict[str, int] = {}
+    out = np.empty(len(paths), np.int64)
+    for i, p in enumerate(paths):
+        name = str(p).replace("\\", "/").rsplit("/", 1)[-1]
+        m = pattern.search(name)
+        key = ("g:" + (m.group(1) if m.groups() else m.group(0))) if m else f"f:{i}"
+        out[i] = keys.setdefault(key, len(keys))
+    return out

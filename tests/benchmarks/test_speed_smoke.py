@@ -1,0 +1,141 @@
+"""benchmarks/speed.py keeps working (its --smoke mode on CPU), its pieces do what they say, and
+experiment=cifar10_speedrun composes into a buildable network."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "speed.py"
+
+
+def load_speed() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("trueval_speed_benchmark", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_smoke_mode_runs_every_stage_on_cpu(tmp_path: Path) -> None:
+    out = tmp_path / "speed.json"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", "--out", str(out), "--work-dir", str(tmp_path / "work")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["smoke"] is True and report["errors"] == {}
+    resnet = report["resnet18_eager"]
+    for who in ("template_eager", "hand_eager"):
+        assert resnet[who]["runs"] == 1 and len(resnet[who]["epoch_s"]) == 1 and resnet[who]["median_s"] > 0
+    assert resnet["ratio"] > 0 and resnet["train_flops_per_sample"] > 0
+    mlp = report["mlp_mnist"]
+    assert mlp["validation_in_epoch"] and mlp["ratios"]["template_eager"] > 0
+    assert mlp["hand_eager"]["last_epoch"]["val_acc"] is not None
+    loaders = report["loaders"]
+    assert loaders["template_loader=gpu"]["median_s"] > 0 and loaders["template_loader=torch"]["median_s"] > 0
+    speedrun = report["speedrun"]
+    assert len(speedrun["runs"]) == 2
+    assert all(0.0 <= r["test_acc"] <= 1.0 and r["train_s"] > 0 for r in speedrun["runs"])
+    assert "trueval speed" in proc.stdout  # the table was printed
+
+
+def test_hand_written_batches_match_the_augmentation_spec() -> None:
+    """The reference loop's own crop and flip produce crops of the padded, normalised image."""
+    speed = load_speed()
+    hand = speed.HandWritten.__new__(speed.HandWritten)  # only the batch maker, no DataModule
+    hand.device = torch.device("cpu")
+    g = torch.Generator().manual_seed(0)
+    hand.x = torch.randint(0, 256, (32, 3, 8, 8), dtype=torch.uint8, generator=g)
+    hand.scale = torch.full((1, 3, 1, 1), 1 / 255)
+    hand.shift = torch.zeros(1, 3, 1, 1)
+    hand.pad, hand.flip = 2, True
+    batch = hand._batch(torch.arange(32), torch.Generator().manual_seed(1), channels_last=False)
+    padded = torch.nn.functional.pad(hand.x.float() / 255, (2, 2, 2, 2), mode="reflect")
+    moved = flipped = 0
+    for i in range(32):
+        found = None
+        for dy in range(5):
+            for dx in range(5):
+                crop = padded[i, :, dy:dy + 8, dx:dx + 8]
+                for mirrored, candidate in ((False, crop), (True, crop.flip(2))):
+                    if torch.allclose(batch[i], candidate):
+                        found = (dy, dx, mirrored)
+        assert found is not None
+        moved += found[:2] != (2, 2)
+        flipped += found[2]
+    assert moved > 10 and 4 < flipped < 28
+
+
+def test_verdicts_compare_against_the_targets() -> None:
+    speed = load_speed()
+    report = {
+        "resnet18_eager": {"ratio": 1.05, "template_eager": {"peak_fraction": 0.16}},
+        "resnet18_compiled": {"ratio": 1.4, "template_compiled": {"peak_fraction": 0.10}},
+        "mlp_mnist": {"best_ratio": 1.6},
+        "speedrun": {"runs": [{}] * 5, "mean_train_s": 2.5, "mean_test_acc": 0.905, "reached_90": True},
+    }
+    v = speed.verdicts(report)
+    assert v["resnet18_eager_ratio"]["met"] and v["resnet18_eager_template_peak_fraction"]["met"]
+    assert not v["resnet18_compiled_ratio"]["met"] and not v["resnet18_compiled_template_peak_fraction"]["met"]
+    assert not v["mlp_best_ratio"]["met"]
+    assert v["speedrun"]["met"]
+    report["speedrun"]["mean_test_acc"], report["speedrun"]["reached_90"] = 0.89, False
+    assert not speed.verdicts(report)["speedrun"]["met"]
+
+
+def test_prepare_mnist_writes_torchvision_layout(tmp_path: Path) -> None:
+    speed = load_speed()
+    src = tmp_path / "shared" / "mnist"
+    src.mkdir(parents=True)
+    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    for name in names:
+        with gzip.open(src / f"{name}.gz", "wb") as f:
+            f.write(name.encode())
+    root = speed.prepare_mnist(tmp_path / "shared", tmp_path / "work")
+    for name in names:
+        assert (root / "MNIST" / "raw" / name).read_bytes() == name.encode()
+
+
+def test_peak_table_is_used_only_for_known_devices() -> None:
+    speed = load_speed()
+    assert speed.peak_for(torch.device("cpu"), None) is None
+    assert speed.peak_for(torch.device("cpu"), 123.0) == 123.0
+    names = [name for name, _ in speed.PEAK_BF16_TFLOPS]
+    # more specific names must come before the names they contain ("H100 PCIe" before "H100")
+    for i, name in enumerate(names):
+        assert not any(other in name for other in names[:i]), name
+
+
+def test_speedrun_experiment_composes_into_a_network(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from helpers import compose_cfg
+
+    from trueval.tasks.builders import build_network, network_config
+
+    cfg = compose_cfg("train", ["experiment=cifar10_speedrun"], tmp_path / "run")
+    assert cfg.data.name == "cifar10" and cfg.data.batch_size == 1024 and cfg.data.drop_last
+    assert dict(cfg.data.augment.train) == {"crop_padding": 2, "hflip": True, "rot90": False, "cutout": 0}
+    assert cfg.trainer.precision == "bf16-mixed" and cfg.trainer.benchmark
+    assert cfg.optimizer.name == "sgd" and cfg.optimizer.nesterov and cfg.loss.label_smoothing == 0.2
+    assert cfg.tta.hflip and cfg.scheduler.interval == "step"
+    assert cfg.trainer.check_val_every_n_epoch == cfg.trainer.max_epochs
+    _, extras = network_config(cfg.model)
+    assert extras["compile"] is True
+    net = build_network(cfg.model, (3, 32, 32), 10)
+    assert type(net).__name__ == "SpeedrunNet"
+    assert net.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
