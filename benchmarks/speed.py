@@ -76,9 +76,8 @@ def say(*parts: Any) -> None:
 
 # --------------------------------------------------------------------------------------- data
 def find_data_dir(given: str | None) -> Path | None:
-    """The shared data folder: --data-dir, $TRUEVAL_DATA, ./shared/data, ../shared/data, /work/shared/data."""
-    candidates = [given, os.environ.get("TRUEVAL_DATA"), ROOT / "shared" / "data", ROOT.parent / "shared" / "data",
-                  "/work/shared/data"]
+    """The shared data folder: --data-dir, $TRUEVAL_DATA, ./shared/data, ../shared/data."""
+    candidates = [given, os.environ.get("TRUEVAL_DATA"), ROOT / "shared" / "data", ROOT.parent / "shared" / "data"]
     for c in candidates:
         if c and Path(c).is_dir():
             return Path(c)
@@ -679,7 +678,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="speed.json", help="JSON report path")
     p.add_argument("--data-dir", default=None, help="folder with mnist/*.gz and cifar10-jpg.tar.gz "
-                   "(default: $TRUEVAL_DATA, ./shared/data, ../shared/data, /work/shared/data)")
+                   "(default: $TRUEVAL_DATA, ./shared/data, ../shared/data)")
     p.add_argument("--work-dir", default=None, help="extracted data, caches and run folders "
                    "(default: <tmp>/trueval-speed, reused between runs)")
     p.add_argument("--budget", type=float, default=450.0, help="seconds for the whole run (default 450)")

@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--modes", default="basic,pool4", help=f"comma list of {sorted(MODES)}")
     parser.add_argument("--smoke", action="store_true", help="4 trials of digits on the CPU, 2 at a time")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every trial")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     common = [f"trainer.max_epochs={args.epochs}", f"paths.log_dir={args.out / 'logs'}", "model=mlp"]
@@ -131,7 +132,7 @@ def main() -> None:
         prepare_mnist(args.mnist, data_dir)
         grid = GRID
         common += ["data=mnist", f"data.data_dir={data_dir}", "trainer=gpu"]
-
+    common += list(args.overrides)
     results = [run_sweep(mode, grid, common, args.out) for mode in args.modes.split(",")]
     by_mode = {r["mode"]: r for r in results}
     report = {"environment": environment(), "epochs": args.epochs, "grid": grid, "common": common, "results": results}

@@ -45,3 +45,39 @@ def test_group_regex() -> None:
     assert ids[0] == ids[1] != ids[2] and ids[3] not in ids[:3]
     with pytest.raises(UserError, match="data.group_regex"):
         groups_from_regex(paths, "(unclosed")
+
+
+def test_groups_whole_and_stratified_with_duplicate_clusters() -> None:
+    # 400 samples, 4 classes of 100; in each class 8 clusters of 4 copies, the rest singletons
+    targets = np.repeat(np.arange(4), 100)
+    groups = np.arange(400)
+    for c in range(4):
+        for k in range(8):
+            groups[c * 100 + 4 * k: c * 100 + 4 * k + 4] = 1000 + 8 * c + k
+    parts = group_stratified_split(targets, groups, [0.8, 0.1, 0.1], seed=0)
+    where = np.empty(400, int)
+    for i, p in enumerate(parts):
+        where[p] = i
+    for g in np.unique(groups):
+        assert len(set(where[groups == g])) == 1  # no group straddles
+    assert sorted(np.concatenate(parts).tolist()) == list(range(400))
+    for i, share in enumerate([0.8, 0.1, 0.1]):
+        per_class = np.bincount(targets[parts[i]], minlength=4)
+        assert np.all(np.abs(per_class - share * 100) <= 4), per_class
+
+
+def test_small_parts_never_empty() -> None:
+    targets = np.array([0, 0, 0, 1, 1, 1, 0, 1])
+    groups = np.array([0, 0, 0, 1, 1, 1, 2, 3])  # two big groups, two singletons
+    parts = group_stratified_split(targets, groups, [0.8, 0.1, 0.1], seed=0)
+    assert all(len(p) > 0 for p in parts)
+
+
+def test_subset_keeps_groups_whole() -> None:
+    targets = np.repeat(np.arange(2), 50)
+    groups = np.arange(100) // 5  # groups of 5, one class each
+    keep = stratified_subset(targets, 0.4, seed=0, groups=groups)
+    assert set(np.flatnonzero(np.isin(groups, groups[keep]))) == set(keep)  # whole groups only
+    assert np.bincount(targets[keep]).tolist() == [20, 20]
+    with pytest.raises(UserError, match="data.fraction"):
+        stratified_subset(targets, 0.0, seed=0)

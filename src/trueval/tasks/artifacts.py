@@ -31,7 +31,9 @@ def write_integrity(dm: Any, run_dir: Path, record: RunRecord | None) -> None:
     if report is not None:
         report.write(run_dir / "leak_report.json")
         if record is not None:
-            record.update(leaky=bool(report.has_leak), integrity=_integrity_summary(dm))
+            # with policy drop the copies are gone: the run trains and evaluates on clean splits
+            leaky = bool(report.has_leak) and report.to_dict().get("policy") != "drop"
+            record.update(leaky=leaky, integrity=_integrity_summary(dm))
     manifest = getattr(dm, "manifest", None)
     if manifest:
         write_json_atomic(run_dir / "splits.json", manifest, indent=None)

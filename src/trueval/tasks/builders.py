@@ -63,6 +63,10 @@ def build_module(cfg: DictConfig, dm: Any, output_dir: str | None, cuda: bool) -
     if getattr(dm, "task", "classification") == "detection":
         from trueval.models.detection import build_detection_module
 
+        if str(cfg.optimized_metric).startswith(("val/acc", "test/acc")):
+            raise UserError(f"{cfg.optimized_metric} is a classification metric; detection logs val/map50_best "
+                            "(optimized_metric=val/map50_best)", key="optimized_metric")
+
         return build_detection_module(cfg, dm)
     from trueval.models.classifier import ClassifierModule
 

@@ -85,7 +85,13 @@ def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
     finally:
         artifacts.write_integrity(dm, run_dir, record)
     _check_test_overlap(dm, ckpt, record)
-    module = build_module(train_cfg, dm, str(run_dir), accelerator_is_cuda(cfg.trainer))
+    if getattr(dm, "task", "classification") == "detection":
+        from trueval.models.detection import build_detection_module
+
+        # the weights come from the checkpoint: do not re-read model.weights files
+        module = build_detection_module(train_cfg, dm, load_weights=False)
+    else:
+        module = build_module(train_cfg, dm, str(run_dir), accelerator_is_cuda(cfg.trainer))
     missing, unexpected = module.load_state_dict(ckpt["state_dict"], strict=False)
     if missing or unexpected:
         raise UserError(f"checkpoint weights do not fit the network: missing {missing[:3]}, unexpected {unexpected[:3]}",

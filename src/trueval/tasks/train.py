@@ -46,7 +46,7 @@ def train(cfg: DictConfig, record: RunRecord | None) -> float:
     callbacks = build_callbacks(cfg.get("callbacks")) + [TruevalCheckpointData(artifacts.checkpoint_extra(dm))]
     loggers = build_loggers(cfg.get("logger"))
     trainer = build_trainer(cfg, callbacks, loggers)
-    if dm.leak_report is not None and dm.leak_report.has_leak:
+    if record is not None and record.data.get("leaky"):
         artifacts.flag_leaky(loggers, dm.leak_report)
 
     metrics: dict[str, Any] = {}

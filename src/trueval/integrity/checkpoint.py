@@ -1,0 +1,97 @@
+"""What a checkpoint remembers of its training split, so eval.py can refuse its own training images.
+
+``train_fingerprint`` is plain JSON-able data (str, int, lists; loads with
+``torch.load(weights_only=True)``): the exact pixel hash of every training image and, for the
+near-duplicate check, a 16 x 16 grayscale thumbnail (0.25 kB an image, base64) with its content box.
+``match_fingerprint`` finds the samples of another split that are identical to, or near-duplicates
+of, a fingerprinted training image, with the gate's detector (on thumbnails reduced to the same
+16 pixels on both sides, so the comparison is like with like).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Sequence
+
+import numpy as np
+
+from trueval.data.samples import SampleSet
+from trueval.integrity.fingerprints import THUMB, Prints, compute_prints, resized
+from trueval.integrity.near_duplicates import near_pairs
+from trueval.integrity.settings import IntegritySettings
+from trueval.utils.errors import UserError
+
+VERSION = 1
+
+
+def _prints(ss: SampleSet, thumbs: bool) -> Prints:
+    """Hashes (and small thumbnails) the gate attached to ``ss``, else computed now."""
+    from trueval.integrity.gate import _HASHES, _SMALL
+
+    small = getattr(ss, _SMALL, None)
+    if small is not None:
+        return small
+    hashes = getattr(ss, _HASHES, None)
+    if not thumbs:
+        return Prints(hashes, None, None, None) if hashes is not None else compute_prints(ss, thumbs=False)
+    return compute_prints(ss, thumbs=True)
+
+
+def content_hashes(ss: SampleSet) -> list[str]:
+    """Hex blake2b-128 of every sample's decoded pixels (the gate's exact hashes; reused when attached)."""
+    return _prints(ss, thumbs=False).hex()
+
+
+def train_fingerprint(ss: SampleSet, settings: IntegritySettings | None = None) -> dict[str, Any]:
+    """Compact, JSON-able fingerprint of a training split for the checkpoint."""
+    settings = settings or IntegritySettings()
+    size = settings.fingerprint_size
+    prints = _prints(ss, thumbs=size > 0)
+    fp: dict[str, Any] = {"version": VERSION, "count": len(prints), "hashes": prints.hex(), "thumb_size": 0}
+    if size > 0 and prints.thumbs is not None:
+        small = resized(prints, size)
+        fp.update(thumb_size=size,
+                  thumbs=_b64(small.thumbs.round().clip(0, 255).astype(np.uint8)),
+                  boxes=_b64(small.boxes.clip(0, 255).astype(np.uint8)),
+                  contrast=_b64(small.contrast.clip(0, 255).round().astype(np.uint8)))
+    return fp
+
+
+def match_fingerprint(fp: dict[str, Any], ss: SampleSet, settings: IntegritySettings) -> list[int]:
+    """Indices of ``ss`` identical to (or, with near detection, near-duplicates of) a fingerprinted image."""
+    if not isinstance(fp, dict) or "hashes" not in fp:
+        raise UserError("the checkpoint's train fingerprint is not in a known format", key="ckpt_path")
+    known = {bytes.fromhex(h) for h in fp["hashes"]}
+    size = int(fp.get("thumb_size", 0))
+    mine = _prints(ss, thumbs=settings.near and size > 0)
+    hits = {i for i, h in enumerate(mine.hashes) if bytes(h) in known}
+    if settings.near and size > 0 and mine.thumbs is not None and "thumbs" in fp:
+        n = int(fp["count"])
+        theirs = Prints(hashes=np.array([bytes.fromhex(h) for h in fp["hashes"]], dtype="S16"),
+                        thumbs=_unb64(fp["thumbs"], (n, size, size)).astype(np.float32),
+                        boxes=_unb64(fp["boxes"], (n, 4)).astype(np.int16),
+                        contrast=_unb64(fp["contrast"], (n,)).astype(np.float32))
+        both = Prints.concat([resized(theirs, THUMB), resized(resized(mine, size), THUMB)])
+        groups = np.r_[np.zeros(n, np.int64), np.ones(len(mine), np.int64)]
+        result = near_pairs(both, groups, settings)
+        a, b = result.a, result.b
+        cross = groups[a] != groups[b]
+        hits |= {int(max(x, y)) - n for x, y in zip(a[cross], b[cross])}
+    return sorted(hits)
+
+
+def find_overlap(train: Sequence[str] | dict[str, Any], ss: SampleSet, settings: IntegritySettings) -> list[int]:
+    """Indices of ``ss`` that were in the training data: ``train`` is a fingerprint (exact + near) or a
+    list of hex hashes (exact only)."""
+    if isinstance(train, dict):
+        return match_fingerprint(train, ss, settings)
+    known = set(train)
+    return [i for i, h in enumerate(content_hashes(ss)) if h in known]
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
+
+
+def _unb64(text: str, shape: tuple[int, ...]) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=np.uint8).reshape(shape)

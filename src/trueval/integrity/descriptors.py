@@ -1,0 +1,221 @@
+"""Retrieval descriptors: two complementary views of a thumbnail, both brightness/contrast-free.
+
+``pixel``: the thumbnail averaged on an 8 x 8 grid, zero-mean unit-norm (a DCT/pHash-style
+descriptor): near-identical for JPEG, resizing, brightness/contrast, grayscale copies and, with its
+mirrored twin, horizontal flips; but it drops fast once a copy is shifted or cropped by a few pixels.
+
+``bispectrum``: triple products F(k1) F(k2) F*(k1+k2) of the low Fourier frequencies. Unlike the
+power spectrum (which forgets where things are, so all photos of sky look alike) it keeps the
+relative phases, yet a translation cancels out of it exactly: shifted and cropped copies keep a
+high similarity. Symmetrised over the horizontal mirror so one vector covers both orientations;
+computed at a few zoom levels so a crop-and-resize copy meets its original at the right scale.
+Measured on CIFAR-10 with 200 planted copies per transform: the original is among the 10 nearest of
+60,000 images for >= 97 % of copies shifted by 4 px or cropped to 85 % a side, where the 8 x 8 grid
+finds under 10 %.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+
+from trueval.integrity.fingerprints import THUMB
+
+PIXEL_GRID = 8
+BISPECTRUM_RADIUS = 4  # frequencies |k| <= 4 cycles per image
+_CHUNK = 2048
+RETRIEVAL_DIMS = 64  # whitened PCA dimensions the neighbour search works in
+
+
+def normalise_rows(x: torch.Tensor) -> torch.Tensor:
+    x = x.reshape(len(x), -1)
+    x = x - x.mean(1, keepdim=True)
+    return x / x.norm(dim=1, keepdim=True).clamp(min=1e-6)
+
+
+def pixel_descriptors(thumbs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 64) descriptors of the thumbnails and of their mirror images."""
+    pooled = torch.nn.functional.adaptive_avg_pool2d(thumbs[:, None], PIXEL_GRID)[:, 0]
+    return normalise_rows(pooled), normalise_rows(pooled.flip(-1))
+
+
+def zoom_levels(max_scale: float, step: float = 1.1) -> list[float]:
+    """1, ..., max_scale in geometric steps of at most ``step``."""
+    if max_scale <= 1.0001:
+        return [1.0]
+    n = math.ceil(math.log(max_scale) / math.log(step))
+    return [max_scale ** (i / n) for i in range(n + 1)]
+
+
+@lru_cache(maxsize=32)
+def zoom_matrix(scale: float, size: int = THUMB) -> tuple[torch.Tensor, torch.Tensor]:
+    """(size, size) bilinear resampling matrix magnifying about the centre by ``scale``, and which
+    output rows have a source (all of them when ``scale`` >= 1)."""
+    out = torch.arange(size, dtype=torch.float64) + 0.5
+    src = (out - size / 2) / scale + size / 2 - 0.5
+    valid = (src >= -0.5) & (src <= size - 0.5)
+    src = src.clamp(0, size - 1)
+    lo = src.floor()
+    frac = src - lo
+    hi = (lo + 1).clamp(max=size - 1)
+    m = torch.zeros(size, size, dtype=torch.float64)
+    rows = torch.arange(size)
+    m[rows, lo.long()] += 1 - frac
+    m[rows, hi.long()] += frac
+    return m.float(), valid
+
+
+def zoom(thumbs: torch.Tensor, scale: float) -> torch.Tensor:
+    """Centre zoom of a batch of square images by separable matrix products (much faster than
+    grid_sample); zooming out (``scale`` < 1) fills the new border with each image's mean."""
+    if abs(scale - 1.0) < 1e-6:
+        return thumbs
+    m, valid = zoom_matrix(float(scale), thumbs.shape[-1])
+    out = m @ thumbs @ m.T
+    if bool(valid.all()):
+        return out
+    inside = (valid[:, None] & valid[None, :]).float()
+    return out * inside + thumbs.mean((1, 2), keepdim=True) * (1 - inside)
+
+
+@lru_cache(maxsize=4)
+def _triples(radius: int, size: int) -> tuple[torch.Tensor, ...]:
+    """The half-spectrum (rfft2) bins the triples use (flat indices) with the sign of their imaginary
+    part (-1 where a bin stands for its conjugate twin), and per triple the positions in that list of
+    (k1, k2, k1 + k2) and of their mirrored twins, over the half-plane disc of ``radius``."""
+    ks = [(kx, ky) for ky in range(-radius, radius + 1) for kx in range(0, radius + 1)
+          if (kx > 0 or ky > 0) and kx * kx + ky * ky <= radius * radius]
+    width = size // 2 + 1
+    bins: dict[tuple[int, int], int] = {}
+
+    def at(kx: int, ky: int) -> int:
+        sign = 1
+        if kx < 0:  # F(kx, ky) = conj F(-kx, -ky)
+            kx, ky, sign = -kx, -ky, -1
+        key = ((ky % size) * width + kx, sign)
+        return bins.setdefault(key, len(bins))
+
+    i1, i2, i3, m1, m2, m3 = ([] for _ in range(6))
+    for a, (ax, ay) in enumerate(ks):
+        for bx, by in ks[a:]:
+            i1.append(at(ax, ay)), i2.append(at(bx, by)), i3.append(at(ax + bx, ay + by))
+            m1.append(at(-ax, ay)), m2.append(at(-bx, by)), m3.append(at(-ax - bx, ay + by))
+    used = torch.tensor([k[0] for k in bins])
+    conj = torch.tensor([float(k[1]) for k in bins])
+    return (used, conj) + tuple(torch.tensor(v) for v in (i1, i2, i3, m1, m2, m3))
+
+
+@lru_cache(maxsize=4)
+def _hann(size: int) -> torch.Tensor:
+    w = torch.hann_window(size + 2, periodic=False)[1:-1]
+    return torch.outer(w, w)
+
+
+def box_masks(boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, size, size) 1 inside each content box (top, bottom, left, right), 0 outside."""
+    r = torch.arange(size)
+    b = boxes.long()
+    rows = ((r >= b[:, 0:1]) & (r < b[:, 1:2])).float()
+    cols = ((r >= b[:, 2:3]) & (r < b[:, 3:4])).float()
+    return rows[:, :, None] * cols[:, None, :]
+
+
+def fill_outside(thumbs: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Replace the fill border (outside each content box) by the content mean: padding adds no edges."""
+    size = thumbs.shape[-1]
+    b = boxes.long()
+    trimmed = torch.nonzero((b[:, 0] > 0) | (b[:, 1] < size) | (b[:, 2] > 0) | (b[:, 3] < size))[:, 0]
+    if len(trimmed) == 0:
+        return thumbs
+    inside = box_masks(b[trimmed], size)
+    part = thumbs[trimmed]
+    mean = (part * inside).sum((1, 2)) / inside.sum((1, 2)).clamp(min=1)
+    out = thumbs.clone()
+    out[trimmed] = part * inside + mean[:, None, None] * (1 - inside)
+    return out
+
+
+def _triple_products(thumbs: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bispectrum triples of the images and of their mirror images, as (T, 2, N): real and imaginary parts."""
+    size = thumbs.shape[-1]
+    n = len(thumbs)
+    flat = thumbs.reshape(n, -1)
+    mean = flat.mean(1)
+    std = ((flat * flat).mean(1) - mean * mean).clamp(min=1e-12).sqrt()
+    x = (thumbs - mean[:, None, None]) / std.clamp(min=1e-6)[:, None, None]
+    used, conj, i1, i2, i3, m1, m2, m3 = _triples(radius, size)
+    # a real image's spectrum holds F(-k) = conj F(k): the half spectrum (rfft2) is enough
+    half = torch.view_as_real(torch.fft.rfft2(x * _hann(size))).reshape(n, -1, 2)[:, used]
+    # bins x images, real and imaginary parts apart: the gathers below then pick whole contiguous
+    # rows, and torch's complex element-wise ops are several times slower than real ones on CPU
+    re = half[..., 0].T.contiguous()
+    im = (half[..., 1] * conj).T.contiguous()
+
+    def triple(j1, j2, j3):
+        ar, ai, br, bi, cr, ci = re[j1], im[j1], re[j2], im[j2], re[j3], im[j3]
+        pr = ar * br - ai * bi
+        pi = ar * bi + ai * br
+        return torch.stack([pr * cr + pi * ci, pi * cr - pr * ci], 1)
+
+    return triple(i1, i2, i3), triple(m1, m2, m3)
+
+
+def _cube_root_unit(t: torch.Tensor) -> torch.Tensor:
+    """(T, 2, N) triples -> (N, 2T) rows: magnitudes to the cube root (back to the scale of one
+    Fourier coefficient, so a few strong triples do not dominate), unit-normalised."""
+    mag = t.square().sum(1, keepdim=True).clamp(min=1e-24)
+    d = (t * mag.pow(-1.0 / 3.0)).reshape(-1, t.shape[-1]).T
+    return d / d.norm(dim=1, keepdim=True).clamp(min=1e-6)
+
+
+def bispectrum_descriptors(thumbs: torch.Tensor, radius: int = BISPECTRUM_RADIUS,
+                           oriented: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(N, D) mirror-symmetric bispectrum descriptors; with ``oriented`` also the descriptors of the
+    images and of their mirror images (they tell which orientation a translated copy has).
+    Computed in chunks of images small enough to stay in cache (3x faster than all at once)."""
+    parts: list[list[torch.Tensor]] = []
+    for s in range(0, len(thumbs), _CHUNK):
+        plain, mirror = _triple_products(thumbs[s:s + _CHUNK], radius)
+        chunk = [_cube_root_unit(plain + mirror)]
+        if oriented:
+            chunk += [_cube_root_unit(plain), _cube_root_unit(mirror)]
+        parts.append(chunk)
+    if not parts:
+        width = 2 * len(_triples(radius, thumbs.shape[-1])[2])
+        parts = [[torch.zeros(0, width)] * (3 if oriented else 1)]
+    out = [torch.cat(p) for p in zip(*parts)]
+    return tuple(out) if oriented else out[0]  # type: ignore[return-value]
+
+
+class Whitener:
+    """Projection on the top principal axes of (a deterministic sample of) some descriptors,
+    whitened (each axis divided by its standard deviation) and re-normalised.
+
+    Whitening stops the few directions every photo varies along (overall layout) from drowning the
+    ones that tell photos apart: measured on CIFAR-10, it lifts the share of 4-px-shifted copies
+    whose original is among its 6 nearest of 60,000 images from 77 % to 95 %.
+    """
+
+    def __init__(self, fit: list[torch.Tensor], dims: int = RETRIEVAL_DIMS, sample: int = 20000) -> None:
+        stacked = torch.cat(fit)
+        dims = min(dims, stacked.shape[1])
+        step = max(1, len(stacked) // sample)
+        rows = stacked[::step]
+        mean = rows.mean(0)
+        centred = rows - mean
+        cov = (centred.T @ centred).double() / max(1, len(rows) - 1)
+        vals, vecs = torch.linalg.eigh(cov)
+        self.axes = (vecs[:, -dims:] / vals[-dims:].clamp(min=1e-12).sqrt()).float()
+        self.shift = mean @ self.axes
+
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        p = v @ self.axes - self.shift
+        return p / p.norm(dim=1, keepdim=True).clamp(min=1e-6)
+
+
+def pca_project(views: list[torch.Tensor], dims: int = RETRIEVAL_DIMS, sample: int = 20000) -> list[torch.Tensor]:
+    """Every view through a ``Whitener`` fitted on all of them."""
+    project = Whitener(views, dims, sample)
+    return [project(v) for v in views]

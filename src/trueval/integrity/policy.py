@@ -1,0 +1,80 @@
+"""What happens to a leaky split (``data.integrity.policy``): fail, warn or drop.
+
+drop removes one sample of every leaking pair, never a test sample, always the side that is used
+earlier in the train -> val -> test order: a train/test pair loses its train sample, val/test its
+val sample, and train/val its TRAIN sample. Train rather than val because the evaluation splits are
+what runs are compared on: keeping val (and test) whole keeps their numbers comparable across runs
+and fractions, while the training split is the larger one and loses proportionally less.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from trueval.data.samples import SampleSet
+from trueval.integrity.report import LeakReport
+from trueval.integrity.settings import POLICIES
+from trueval.utils.errors import LeakError, UserError
+
+_RANK = {"train": 0, "val": 1, "test": 2}
+KEY = "data.integrity.policy"
+
+
+def _rank(split: str) -> int:
+    return _RANK.get(split, 1)
+
+
+def apply_policy(splits: Mapping[str, SampleSet], report: LeakReport, policy: str
+                 ) -> tuple[dict[str, SampleSet], dict[str, Any]]:
+    """Apply the policy; returns the (possibly reduced) splits and a JSON-able record of what happened."""
+    if policy not in POLICIES:
+        raise UserError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}", key=KEY)
+    splits = dict(splits)
+    record: dict[str, Any] = {"policy": policy, "leaky": report.has_leak, "pairs": len(report.pairs),
+                              "summary": report.summary_lines(), "dropped": [], "dropped_count": 0}
+    if not report.has_leak:
+        return splits, record
+    if policy == "fail":
+        lines = "\n  ".join(report.summary_lines())
+        raise LeakError(f"the splits of {report.dataset or 'this dataset'} leak into each other:\n  {lines}\n"
+                        f"Fix the data, or set {KEY}=drop (remove the copies from the train/val side) or "
+                        f"{KEY}=warn (train anyway, flagged LEAKY). Pairs: leak_report.json.", key=KEY)
+    if policy == "warn":
+        return splits, record
+    drop: dict[str, dict[int, dict[str, Any]]] = {}
+    for p in report.pairs:
+        victim, partner = (p.a, p.b) if _rank(p.a.split) <= _rank(p.b.split) else (p.b, p.a)
+        if victim.split == "test":
+            continue  # two test samples can never be a pair of different splits; kept for safety
+        entry = drop.setdefault(victim.split, {})
+        if victim.index not in entry:
+            origin = splits[victim.split].origin
+            entry[victim.index] = {"split": victim.split, "index": victim.index,
+                                   "origin": origin[victim.index] if origin else None, "kind": p.kind,
+                                   "partner": {"split": partner.split, "index": partner.index}}
+    for split, entries in drop.items():
+        ss = splits[split]
+        keep = np.setdiff1d(np.arange(len(ss)), np.fromiter(entries, dtype=np.int64))
+        if len(keep) == 0:
+            raise LeakError(f"policy drop would remove all {len(ss)} {split} samples: every one of them is also "
+                            f"in another split. Point {split} at its own data.", key=KEY)
+        splits[split] = subset_keeping_prints(ss, keep)
+        record["dropped"] += [entries[i] for i in sorted(entries)]
+    record["dropped_count"] = len(record["dropped"])
+    return splits, record
+
+
+def subset_keeping_prints(ss: SampleSet, keep: np.ndarray) -> SampleSet:
+    """ss.subset(keep), carrying over the hashes / thumbnails the gate attached to ``ss``."""
+    from trueval.integrity.gate import _HASHES, _SMALL
+
+    out = ss.subset(keep)
+    hashes = getattr(ss, _HASHES, None)
+    if hashes is not None:
+        setattr(out, _HASHES, hashes[keep])
+    small = getattr(ss, _SMALL, None)
+    if small is not None:
+        setattr(out, _SMALL, small.take(keep))
+    return out

@@ -1,0 +1,138 @@
+"""The gate's verdict: which samples of which splits are the same picture, as leak_report.json.
+
+Schema (fixed; other tools read it):
+{"dataset": str, "splits": {"train": int, "val": int, "test": int},
+ "pairs": [{"kind": "source"|"exact"|"near", "distance": float,
+            "a": {"split": str, "index": int, "path": str|null},
+            "b": {"split": str, "index": int, "path": str|null}}],
+ "within_split_duplicates": int, "seconds": float, "policy": str}
+``a`` is always in the split listed first (train before val before test); ``distance`` is 0 for
+the same file and for identical pixels, 1 - similarity for a near-duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+KINDS = ("source", "exact", "near")
+_WORDS = {"source": "are also in", "exact": "are pixel-identical copies of images in",
+          "near": "are near-duplicates of images in"}
+
+
+@dataclass(frozen=True)
+class SampleRef:
+    split: str
+    index: int
+    path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"split": self.split, "index": int(self.index), "path": self.path}
+
+
+@dataclass(frozen=True)
+class LeakPair:
+    kind: str
+    distance: float
+    a: SampleRef
+    b: SampleRef
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "distance": round(float(self.distance), 6), "a": self.a.to_dict(),
+                "b": self.b.to_dict()}
+
+
+@dataclass
+class LeakReport:
+    """Cross-split pairs found by the gate, plus within-split duplicate counts (reported, not refused)."""
+
+    dataset: str
+    splits: dict[str, int]
+    pairs: list[LeakPair] = field(default_factory=list)
+    within_split_duplicates: int = 0
+    seconds: float = 0.0
+    policy: str = "fail"
+    # per split, how many samples repeat an earlier sample of the same split (not in the JSON schema)
+    within_by_split: dict[str, int] = field(default_factory=dict)
+    cached: bool = False
+    # the near-duplicate threshold applied (None: near check off) and the configured one
+    near_threshold: float | None = None
+    near_threshold_set: float | None = None
+
+    @property
+    def has_leak(self) -> bool:
+        return bool(self.pairs)
+
+    def counts(self) -> dict[tuple[str, str, str], int]:
+        """(split b, split a, kind) -> number of distinct samples of b with such a pair."""
+        seen: dict[tuple[str, str, str], set[int]] = defaultdict(set)
+        for p in self.pairs:
+            seen[(p.b.split, p.a.split, p.kind)].add(p.b.index)
+        return {k: len(v) for k, v in seen.items()}
+
+    def summary_lines(self) -> list[str]:
+        """One human line per (split, other split, kind): "val: 128 of 128 images are also in train"."""
+        order = {s: i for i, s in enumerate(self.splits)}
+        lines = []
+        for (b, a, kind), n in sorted(self.counts().items(),
+                                      key=lambda kv: (order.get(kv[0][0], 99), order.get(kv[0][1], 99),
+                                                      KINDS.index(kv[0][2]))):
+            detail = " (the same files)" if kind == "source" else ""
+            lines.append(f"{b}: {n} of {self.splits.get(b, '?')} images {_WORDS[kind]} {a}{detail}")
+        for split, n in self.within_by_split.items():
+            if n:
+                lines.append(f"{split}: {n} of {self.splits.get(split, '?')} images repeat another {split} image "
+                             "(within one split: reported, not refused)")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "splits": {k: int(v) for k, v in self.splits.items()},
+                "pairs": [p.to_dict() for p in self.pairs],
+                "within_split_duplicates": int(self.within_split_duplicates),
+                "seconds": round(float(self.seconds), 3), "policy": self.policy}
+
+    def extras(self) -> dict[str, Any]:
+        """What the cache keeps beyond the JSON schema."""
+        return {"within_by_split": self.within_by_split, "near_threshold": self.near_threshold,
+                "near_threshold_set": self.near_threshold_set}
+
+    def notes(self) -> list[str]:
+        if (self.near_threshold is not None and self.near_threshold_set is not None
+                and self.near_threshold > self.near_threshold_set + 1e-9):
+            return [f"near-duplicate threshold raised from {self.near_threshold_set:.3f} to {self.near_threshold:.3f}: "
+                    "different images of this dataset look alike at the pixel level, so only closer copies are "
+                    "reported (data.integrity.thresholds.adaptive)"]
+        return []
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "LeakReport":
+        pairs = [LeakPair(p["kind"], float(p["distance"]), SampleRef(**p["a"]), SampleRef(**p["b"]))
+                 for p in d.get("pairs", [])]
+        return cls(dataset=d.get("dataset", ""), splits=dict(d.get("splits", {})), pairs=pairs,
+                   within_split_duplicates=int(d.get("within_split_duplicates", 0)),
+                   seconds=float(d.get("seconds", 0.0)), policy=d.get("policy", "fail"),
+                   within_by_split=dict(d.get("within_by_split", {})),
+                   near_threshold=d.get("near_threshold"), near_threshold_set=d.get("near_threshold_set"))
+
+    def write(self, path: str | Path) -> Path:
+        """leak_report.json (atomically: a crashed run never leaves half a report)."""
+        return write_json(path, self.to_dict())
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,157 @@
+"""The gate's knobs (config group ``data/integrity``), validated once and digested for the cache.
+
+Every key is checked here so that a typo (``data.integrity.treshold``) is a user error naming the
+key instead of a silently ignored setting; the digest covers every value that can change the gate's
+answer, so a changed threshold never reuses a stale cached report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from trueval.utils.errors import UserError
+
+POLICIES = ("fail", "warn", "drop")
+KEY = "data.integrity"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Near-duplicate detection settings (``data.integrity.thresholds.*``).
+
+    near: verified similarity (normalised cross-correlation of the aligned grayscale images, at most
+        1) at or above which two images are the same picture. Measured on CIFAR-10: planted copies
+        score >= 0.95 for almost every transform, different photos of one class rarely reach 0.85.
+    min_overlap: smallest shared area (fraction of the image) an alignment may use; guards against
+        matching two images on a small patch.
+    max_shift: largest translation searched, as a fraction of the image side.
+    max_scale: largest zoom (crop then resize) searched, both ways.
+    candidates: neighbours per image and descriptor kept for verification; more finds copies in
+        crowded neighbourhoods (many look-alikes) at the cost of time.
+    min_contrast: images whose grayscale standard deviation (0-255 scale) is below this are blank;
+        they only match exactly (any two blank images would otherwise be near-duplicates).
+    adaptive: raise ``near`` on datasets whose different images look alike at the pixel level (line
+        drawings such as MNIST digits) to just above the similarity typical of their look-alikes; the
+        raised value is reported. Without it, half of MNIST would be reported as near-duplicates.
+    """
+
+    near: float = 0.90
+    min_overlap: float = 0.5
+    max_shift: float = 0.2
+    max_scale: float = 1.2
+    candidates: int = 6
+    min_contrast: float = 2.0
+    adaptive: bool = True
+
+
+@dataclass(frozen=True)
+class IntegritySettings:
+    """What the gate checks and what happens on a leak (``data.integrity.*``)."""
+
+    policy: str = "fail"
+    exact: bool = True
+    near: bool = True
+    cache: bool = True
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    # thumbnails kept in a checkpoint's train fingerprint for near-duplicate checks at eval (pixels per side, 0: exact only)
+    fingerprint_size: int = 16
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> "IntegritySettings":
+        """Build from a dict or OmegaConf node; unknown keys and bad values name ``data.integrity.<key>``."""
+        raw = _plain(cfg)
+        if not isinstance(raw, dict):
+            raise UserError(f"must be a mapping, got {type(raw).__name__}", key=KEY)
+        top = {f.name for f in dataclasses.fields(cls)}
+        for k in raw:
+            if k not in top:
+                raise UserError(f"unknown setting (known: {', '.join(sorted(top))})", key=f"{KEY}.{k}")
+        thr_raw = raw.get("thresholds") or {}
+        if not isinstance(thr_raw, dict):
+            raise UserError("must be a mapping of threshold names to numbers", key=f"{KEY}.thresholds")
+        thr_fields = {f.name: f for f in dataclasses.fields(Thresholds)}
+        thr: dict[str, Any] = {}
+        for k, v in thr_raw.items():
+            if k not in thr_fields:
+                raise UserError(f"unknown threshold (known: {', '.join(sorted(thr_fields))})",
+                                key=f"{KEY}.thresholds.{k}")
+            if k == "adaptive":
+                thr[k] = _flag(v, f"{KEY}.thresholds.{k}")
+            else:
+                thr[k] = _number(v, f"{KEY}.thresholds.{k}", integer=(k == "candidates"))
+        thresholds = Thresholds(**thr)
+        _check_thresholds(thresholds)
+        policy = str(raw.get("policy", "fail")).lower()
+        if policy not in POLICIES:
+            raise UserError(f"policy must be one of {', '.join(POLICIES)}, got {raw.get('policy')!r}", key=f"{KEY}.policy")
+        flags = {k: _flag(raw.get(k, True), f"{KEY}.{k}") for k in ("exact", "near", "cache")}
+        fsize = _number(raw.get("fingerprint_size", 16), f"{KEY}.fingerprint_size", integer=True)
+        if fsize != 0 and not 8 <= fsize <= 32:
+            raise UserError(f"fingerprint_size must be 0 (exact only) or 8..32, got {fsize}", key=f"{KEY}.fingerprint_size")
+        return cls(policy=policy, thresholds=thresholds, fingerprint_size=int(fsize), **flags)
+
+    def detection(self) -> dict[str, Any]:
+        """The settings that change which pairs are found (not the policy): the cache key's part."""
+        return {"exact": self.exact, "near": self.near, "thresholds": dataclasses.asdict(self.thresholds),
+                "algorithm": ALGORITHM_VERSION}
+
+    def digest(self) -> str:
+        """Stable hex digest of the detection settings (policy excluded: it does not change the pairs)."""
+        text = json.dumps(self.detection(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# bump when the detector changes so that cached reports of an older detector are not reused
+ALGORITHM_VERSION = 1
+
+
+def _plain(cfg: Any) -> Any:
+    if cfg is None:
+        return {}
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):
+            return OmegaConf.to_container(cfg, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf ships with hydra
+        pass
+    if isinstance(cfg, Mapping):
+        return {k: _plain(v) if isinstance(v, Mapping) else v for k, v in cfg.items()}
+    return cfg
+
+
+def _flag(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise UserError(f"must be true or false, got {value!r}", key=key)
+
+
+def _number(value: Any, key: str, integer: bool = False) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"must be a number, got {value!r}", key=key)
+    if integer:
+        if int(value) != value:
+            raise UserError(f"must be a whole number, got {value!r}", key=key)
+        return int(value)
+    return float(value)
+
+
+def _check_thresholds(t: Thresholds) -> None:
+    checks = [
+        ("near", 0.0 < t.near <= 1.0, "in (0, 1]"),
+        ("min_overlap", 0.1 <= t.min_overlap <= 1.0, "in [0.1, 1]"),
+        ("max_shift", 0.0 <= t.max_shift <= 0.4, "in [0, 0.4]"),
+        ("max_scale", 1.0 <= t.max_scale <= 1.5, "in [1, 1.5]"),
+        ("candidates", 1 <= t.candidates <= 64, "in 1..64"),
+        ("min_contrast", 0.0 <= t.min_contrast <= 64.0, "in [0, 64]"),
+    ]
+    for name, ok, rule in checks:
+        if not ok:
+            raise UserError(f"must be {rule}, got {getattr(t, name)!r}", key=f"{KEY}.thresholds.{name}")

@@ -1,0 +1,81 @@
+"""Reading dataset yamls: names as list or mapping, folders / list files / lists, safe loading."""
+
+from pathlib import Path
+
+import pytest
+
+from trueval.data.detection.synthetic import write_synthetic_yolo
+from trueval.data.detection.yolo_yaml import label_path_for, load_yolo_yaml, resolve_split
+from trueval.utils.errors import UserError
+
+
+@pytest.fixture()
+def tiny(tmp_path):
+    return write_synthetic_yolo(tmp_path / "ds", {"train": 4, "val": 2, "test": 2}, size=32)
+
+
+def test_names_as_list_and_mapping(tiny):
+    root = tiny.parent
+    (root / "list.yaml").write_text("path: .\ntrain: images/train\nval: images/val\nnames: [a, b, c]\n")
+    (root / "map.yaml").write_text("train: images/train\nval: images/val\nnames: {0: a, 1: b, 2: c}\n")
+    assert load_yolo_yaml(root / "list.yaml").names == ["a", "b", "c"]
+    assert load_yolo_yaml(root / "map.yaml").names == ["a", "b", "c"]
+    (root / "gap.yaml").write_text("train: images/train\nval: images/val\nnames: {0: a, 2: c}\n")
+    with pytest.raises(UserError, match="without gaps"):
+        load_yolo_yaml(root / "gap.yaml")
+
+
+def test_split_as_folder_list_file_and_list(tiny):
+    root = tiny.parent
+    listed = sorted((root / "images" / "train").glob("*.png"))[:2]
+    (root / "subset.txt").write_text("".join(f"./images/train/{p.name}\n" for p in listed))
+    (root / "mixed.yaml").write_text(
+        "path: .\ntrain: [images/train, subset.txt]\nval: subset.txt\ntest: [images/val, images/test]\n"
+        "names: [a, b, c]\n")
+    spec = load_yolo_yaml(root / "mixed.yaml")
+    train = resolve_split(spec, spec.entries["train"], "train")
+    assert len(train.images) == 4 and train.duplicates == 2  # the listed files are in the folder too
+    val = resolve_split(spec, spec.entries["val"], "val")
+    assert [Path(p).name for p in val.images] == [p.name for p in listed]
+    assert val.list_sources == {str((root / "subset.txt").resolve())}
+    test = resolve_split(spec, spec.entries["test"], "test")
+    assert len(test.images) == 4 and len(test.sources) == 2
+
+
+def test_relative_path_key_is_relative_to_the_yaml(tiny, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not the yaml's folder
+    spec = load_yolo_yaml(tiny)
+    assert spec.root == str(tiny.parent.resolve())
+    assert len(resolve_split(spec, spec.entries["val"], "val").images) == 2
+
+
+def test_missing_entries_are_named(tiny):
+    root = tiny.parent
+    (root / "bad.yaml").write_text("train: images/train\nval: images/nope\nnames: [a, b, c]\n")
+    spec = load_yolo_yaml(root / "bad.yaml")
+    with pytest.raises(UserError, match=r"`val: images/nope` does not exist"):
+        resolve_split(spec, spec.entries["val"], "val")
+    (root / "noval.yaml").write_text("train: images/train\nnames: [a]\n")
+    with pytest.raises(UserError, match="no `val:`"):
+        load_yolo_yaml(root / "noval.yaml")
+    (root / "list.txt").write_text("images/train/train_0000.png\nimages/train/missing.png\n")
+    (root / "l.yaml").write_text("train: list.txt\nval: images/val\nnames: [a, b, c]\n")
+    spec = load_yolo_yaml(root / "l.yaml")
+    with pytest.raises(UserError, match=r"list.txt\] line 2: listed image does not exist"):
+        resolve_split(spec, spec.entries["train"], "train")
+
+
+def test_yaml_is_never_executed(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.yaml"
+    evil.write_text(f"train: !!python/object/apply:os.system ['touch {marker}']\nval: x\nnames: [a]\n")
+    with pytest.raises(UserError, match="safe_load"):
+        load_yolo_yaml(evil)
+    assert not marker.exists()
+
+
+def test_label_path_convention():
+    assert label_path_for("/d/images/train/a.jpg") == "/d/labels/train/a.txt"
+    # only the last `images` folder is swapped
+    assert label_path_for("/images/x/images/val/b.png") == "/images/x/labels/val/b.txt"
+    assert label_path_for("/d/pics/c.jpeg") == "/d/pics/c.txt"
