@@ -45,7 +45,7 @@ def duplicate_groups(ss: SampleSet, settings: IntegritySettings, cache_dir: str 
         for members in identical_groups(prints.hashes):
             a_parts.append(np.full(len(members) - 1, members[0])), b_parts.append(members[1:])
         if settings.near:
-            result = near_pairs(prints, None, settings)
+            result = near_pairs(prints, None, settings, thorough=True)
             a_parts.append(result.a), b_parts.append(result.b)
     groups = components(n, a_parts, b_parts)
     cache.save_json("groups", key, groups.tolist())

@@ -57,10 +57,13 @@ class NearResult:
     lookalike_level: float = -1.0
 
 
-def near_pairs(prints: Prints, groups: np.ndarray | None, settings: IntegritySettings) -> NearResult:
+def near_pairs(prints: Prints, groups: np.ndarray | None, settings: IntegritySettings,
+               thorough: bool = False) -> NearResult:
     """Verified near-duplicate pairs of ``prints``.
 
     ``groups``: split id per sample; candidates are searched in every group separately (None: one group).
+    ``thorough``: search within a group as hard as across groups (for clusters that must not be cut
+    by a split made afterwards: the gate then searches across those splits that hard).
     """
     thr = settings.thresholds
     assert prints.thumbs is not None and prints.boxes is not None and prints.contrast is not None
@@ -78,7 +81,7 @@ def near_pairs(prints: Prints, groups: np.ndarray | None, settings: IntegritySet
         g = groups[active]
         levels = zoom_levels(thr.max_scale)
         start = time.perf_counter()
-        a, b, flip, scale, aligned = _proposals(thumbs, boxes, g, thr.candidates, levels)
+        a, b, flip, scale, aligned = _proposals(thumbs, boxes, g, thr.candidates, levels, thorough)
         proposed = time.perf_counter()
         verifier = Verifier(prints.thumbs[active], prints.boxes[active], thr.max_shift, thr.min_overlap)
         near, level = thr.near, -1.0
@@ -164,7 +167,8 @@ def _empty() -> Pairs:
     return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
 
 
-def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k: int, levels: list[float]):
+def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k: int, levels: list[float],
+               thorough: bool = False):
     """Candidate hypotheses (a < b, flip, scale, aligned): b mirrored/magnified this way should look
     like a; ``aligned`` rows need a translation search, the others (from the grid) are compared as is.
 
@@ -186,7 +190,7 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     # zoomed-out views only for the images that query a larger split (all but the largest split),
     # through the same axes (fitted on what the images are, not on their shrunken versions)
     last = names[np.lexsort((names, sizes))[-1]]  # the split no other split counts as larger
-    askers = np.flatnonzero(groups != last)
+    askers = np.arange(len(groups)) if thorough else np.flatnonzero(groups != last)
     for z in levels[1:]:
         out = torch.zeros_like(spectra[1.0])
         if len(askers):
@@ -209,7 +213,8 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
         # (queries, their views, share of cells scanned, candidates): own split; smaller splits with
         # every view; larger splits too, with few candidates: a small split has few look-alikes, so a
         # copy ranks high there (this direction finds 4-px shifts the other misses at 50k images)
-        for queries, view_zooms, scan, kq in ((members, inward, 0.0, max(2, k - 2)), (smaller, every_zoom, _CROSS_SCAN, k),
+        own_search = (members, every_zoom, _CROSS_SCAN, k) if thorough else (members, inward, 0.0, max(2, k - 2))
+        for queries, view_zooms, scan, kq in (own_search, (smaller, every_zoom, _CROSS_SCAN, k),
                                               (larger, inward, _CROSS_SCAN, max(2, k // 2))):
             if len(queries) == 0:
                 continue
