@@ -73,3 +73,14 @@ def test_drop_refuses_to_empty_a_split() -> None:
     report = run_gate({"train": train, "val": val, "test": test}, NO_CACHE)
     with pytest.raises(LeakError, match="would remove all"):
         apply_policy({"train": train, "val": val, "test": test}, report, "drop")
+
+
+def test_pairs_between_template_carved_splits_are_always_dropped(leaky) -> None:
+    sets, report = leaky
+    # train/val carved by the template: its leftovers go whatever the policy; the test leak still fails
+    with pytest.raises(LeakError) as err:
+        apply_policy(sets, report, "fail", carved=[("train", "val")])
+    assert "val:" not in str(err.value).split("\n", 1)[1] and "test: 1 of 22" in str(err.value)
+    out, record = apply_policy(sets, report, "warn", carved=[("train", "val")])
+    assert {(d["split"], d["index"]) for d in record["carved_dropped"]} == {("train", 0), ("train", 1)}
+    assert len(out["train"]) == 38 and len(out["val"]) == 12 and record["pairs"] == 2

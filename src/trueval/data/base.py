@@ -132,14 +132,18 @@ class ClassificationDataModule(pl.LightningDataModule):
     def sample_sets(self) -> dict[str, SampleSet]:
         """The train/val/test splits as the template makes them, before the integrity gate."""
         raw = self.load_splits()
+        # pairs of splits the template cut itself: a leak between them is its own doing, always dropped
+        self.carved: list[tuple[str, str]] = []
         if "all" in raw:
             sets = self._ratio_split(raw["all"])
+            self.carved = [("train", "val"), ("train", "test"), ("val", "test")]
         else:
             if "train" not in raw or "test" not in raw:
                 raise UserError(f"{self.name}: needs a train and a test split, found {sorted(raw)}", key="data")
             sets = dict(raw)
             if "val" not in sets:
                 sets["train"], sets["val"] = self._carve_val(sets["train"])
+                self.carved = [("train", "val")]
         if self.fraction < 1.0:
             from trueval.data.splitting import stratified_subset
 
@@ -159,7 +163,7 @@ class ClassificationDataModule(pl.LightningDataModule):
         sets = self.sample_sets()
         settings = self.integrity_settings()
         report = run_gate(sets, settings, cache_dir=self._gate_cache(), dataset=self.name)
-        sets, record = apply_policy(sets, report, settings.policy)
+        sets, record = apply_policy(sets, report, settings.policy, carved=tuple(self.carved))
         self.leak_report, self.policy_record = report, record
         self.sets = sets
         self.mean, self.std = self._normalisation(sets["train"])
@@ -181,7 +185,7 @@ class ClassificationDataModule(pl.LightningDataModule):
         if cluster:
             from trueval.integrity import duplicate_groups
 
-            groups = np.asarray(duplicate_groups(ss, self.integrity_settings()))
+            groups = np.asarray(duplicate_groups(ss, self.integrity_settings(), cache_dir=self._gate_cache()))
         if self.group_regex:
             if ss.paths is None:
                 raise UserError("group_regex needs file-backed data (file names to match)", key="data.group_regex")

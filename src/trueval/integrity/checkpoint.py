@@ -11,11 +11,14 @@ of, a fingerprinted training image, with the gate's detector (on thumbnails redu
 from __future__ import annotations
 
 import base64
+import hashlib
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from trueval.data.samples import SampleSet
+from trueval.integrity.cache import GateCache, split_digest
 from trueval.integrity.fingerprints import THUMB, Prints, compute_prints, resized
 from trueval.integrity.near_duplicates import near_pairs
 from trueval.integrity.settings import IntegritySettings
@@ -50,17 +53,28 @@ def train_fingerprint(ss: SampleSet, settings: IntegritySettings | None = None) 
     fp: dict[str, Any] = {"version": VERSION, "count": len(prints), "hashes": prints.hex(), "thumb_size": 0}
     if size > 0 and prints.thumbs is not None:
         small = resized(prints, size)
+        side = small.side if small.side is not None else np.full(len(small), 255)
         fp.update(thumb_size=size,
                   thumbs=_b64(small.thumbs.round().clip(0, 255).astype(np.uint8)),
                   boxes=_b64(small.boxes.clip(0, 255).astype(np.uint8)),
-                  contrast=_b64(small.contrast.clip(0, 255).round().astype(np.uint8)))
+                  contrast=_b64(small.contrast.clip(0, 255).round().astype(np.uint8)),
+                  side=_b64(np.clip(side, 0, 255).astype(np.uint8)))
     return fp
 
 
-def match_fingerprint(fp: dict[str, Any], ss: SampleSet, settings: IntegritySettings) -> list[int]:
-    """Indices of ``ss`` identical to (or, with near detection, near-duplicates of) a fingerprinted image."""
+def match_fingerprint(fp: dict[str, Any], ss: SampleSet, settings: IntegritySettings,
+                      cache_dir: str | Path | None = None) -> list[int]:
+    """Indices of ``ss`` identical to (or, with near detection, near-duplicates of) a fingerprinted
+    image; cached under ``cache_dir`` (keyed by the fingerprint, the split and the settings)."""
     if not isinstance(fp, dict) or "hashes" not in fp:
         raise UserError("the checkpoint's train fingerprint is not in a known format", key="ckpt_path")
+    cache = GateCache(cache_dir if settings.cache else None)
+    key = hashlib.sha256("|".join([hashlib.sha256("".join(fp["hashes"]).encode()).hexdigest(),
+                                   str(fp.get("thumb_size")), split_digest(ss), settings.digest()]).encode()
+                         ).hexdigest()[:32]
+    hit = cache.load_json("overlap", key)
+    if isinstance(hit, list):
+        return [int(i) for i in hit]
     known = {bytes.fromhex(h) for h in fp["hashes"]}
     size = int(fp.get("thumb_size", 0))
     mine = _prints(ss, thumbs=settings.near and size > 0)
@@ -70,14 +84,20 @@ def match_fingerprint(fp: dict[str, Any], ss: SampleSet, settings: IntegritySett
         theirs = Prints(hashes=np.array([bytes.fromhex(h) for h in fp["hashes"]], dtype="S16"),
                         thumbs=_unb64(fp["thumbs"], (n, size, size)).astype(np.float32),
                         boxes=_unb64(fp["boxes"], (n, 4)).astype(np.int16),
-                        contrast=_unb64(fp["contrast"], (n,)).astype(np.float32))
-        both = Prints.concat([resized(theirs, THUMB), resized(resized(mine, size), THUMB)])
+                        contrast=_unb64(fp["contrast"], (n,)).astype(np.float32),
+                        side=_unb64(fp["side"], (n,)).astype(np.int16) if "side" in fp else np.full(n, 255, np.int16))
+        small = resized(mine, size)
+        if small.side is None:
+            small = Prints(small.hashes, small.thumbs, small.boxes, small.contrast, np.full(len(small), 255, np.int16))
+        both = Prints.concat([resized(theirs, THUMB), resized(small, THUMB)])
         groups = np.r_[np.zeros(n, np.int64), np.ones(len(mine), np.int64)]
-        result = near_pairs(both, groups, settings)
+        result = near_pairs(both, groups, settings, cross_only=True)
         a, b = result.a, result.b
         cross = groups[a] != groups[b]
         hits |= {int(max(x, y)) - n for x, y in zip(a[cross], b[cross])}
-    return sorted(hits)
+    out = sorted(hits)
+    cache.save_json("overlap", key, out)
+    return out
 
 
 def find_overlap(train: Sequence[str] | dict[str, Any], ss: SampleSet, settings: IntegritySettings) -> list[int]:

@@ -9,9 +9,9 @@ power spectrum (which forgets where things are, so all photos of sky look alike)
 relative phases, yet a translation cancels out of it exactly: shifted and cropped copies keep a
 high similarity. Symmetrised over the horizontal mirror so one vector covers both orientations;
 computed at a few zoom levels so a crop-and-resize copy meets its original at the right scale.
-Measured on CIFAR-10 with 200 planted copies per transform: the original is among the 10 nearest of
-60,000 images for >= 97 % of copies shifted by 4 px or cropped to 85 % a side, where the 8 x 8 grid
-finds under 10 %.
+Measured on CIFAR-10 (60,000 images, whitened descriptors): the original is among the 6 nearest
+for 95 % of copies shifted by 4 px (black fill) and 95-100 % of copies cropped to 85 % a side, where
+the 8 x 8 grid ranks under 10 % of them that high.
 """
 
 from __future__ import annotations

@@ -167,8 +167,11 @@ def _prints_of_batch(batch, want_thumbs: bool) -> Prints:
 
 def luma(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """float32 grayscale N x H x W (0..255) of uint8 N x H x W x C images."""
-    x = torch.as_tensor(np.asarray(images)) if isinstance(images, torch.Tensor) else torch.from_numpy(
-        np.array(images, copy=not np.asarray(images).flags.writeable))
+    if isinstance(images, torch.Tensor):
+        x = images
+    else:
+        arr = np.asarray(images)
+        x = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # torch wants writable memory
     if x.shape[-1] == 3:
         x = x.float()
         return x[..., 0] * _LUMA[0] + x[..., 1] * _LUMA[1] + x[..., 2] * _LUMA[2]

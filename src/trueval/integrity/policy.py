@@ -9,7 +9,7 @@ and fractions, while the training split is the larger one and loses proportional
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -26,25 +26,50 @@ def _rank(split: str) -> int:
     return _RANK.get(split, 1)
 
 
-def apply_policy(splits: Mapping[str, SampleSet], report: LeakReport, policy: str
-                 ) -> tuple[dict[str, SampleSet], dict[str, Any]]:
-    """Apply the policy; returns the (possibly reduced) splits and a JSON-able record of what happened."""
+def apply_policy(splits: Mapping[str, SampleSet], report: LeakReport, policy: str,
+                 carved: Iterable[tuple[str, str]] = ()) -> tuple[dict[str, SampleSet], dict[str, Any]]:
+    """Apply the policy; returns the (possibly reduced) splits and a JSON-able record of what happened.
+
+    ``carved``: split pairs the template itself cut out of one pool (e.g. ("train", "val") when
+    validation is carved from train). It keeps duplicate clusters whole when it cuts, but the gate
+    searches across splits harder than within one pool, so it can still find a few copies there;
+    those are the template's own doing and are always resolved by dropping the train-side sample
+    (recorded under ``carved_dropped``), whatever the policy.
+    """
     if policy not in POLICIES:
         raise UserError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}", key=KEY)
     splits = dict(splits)
-    record: dict[str, Any] = {"policy": policy, "leaky": report.has_leak, "pairs": len(report.pairs),
-                              "summary": report.summary_lines(), "dropped": [], "dropped_count": 0}
-    if not report.has_leak:
+    made = {frozenset(p) for p in carved}
+    ours = [p for p in report.pairs if frozenset((p.a.split, p.b.split)) in made]
+    theirs = [p for p in report.pairs if frozenset((p.a.split, p.b.split)) not in made]
+    record: dict[str, Any] = {"policy": policy, "leaky": bool(theirs), "pairs": len(theirs),
+                              "summary": report.summary_lines(), "dropped": [], "dropped_count": 0,
+                              "carved_dropped": []}
+    if ours:
+        splits, record["carved_dropped"] = _drop(splits, ours)
+    if not theirs:
         return splits, record
     if policy == "fail":
-        lines = "\n  ".join(report.summary_lines())
+        lines = "\n  ".join(_summary(report, theirs))
         raise LeakError(f"the splits of {report.dataset or 'this dataset'} leak into each other:\n  {lines}\n"
                         f"Fix the data, or set {KEY}=drop (remove the copies from the train/val side) or "
                         f"{KEY}=warn (train anyway, flagged LEAKY). Pairs: leak_report.json.", key=KEY)
     if policy == "warn":
         return splits, record
+    splits, record["dropped"] = _drop(splits, theirs)
+    record["dropped_count"] = len(record["dropped"])
+    return splits, record
+
+
+def _summary(report: LeakReport, pairs) -> list[str]:
+    sub = LeakReport(report.dataset, report.splits, pairs=list(pairs))
+    return sub.summary_lines()
+
+
+def _drop(splits: dict[str, SampleSet], pairs) -> tuple[dict[str, SampleSet], list[dict[str, Any]]]:
+    """Remove the train/val-side sample of every pair (never a test sample)."""
     drop: dict[str, dict[int, dict[str, Any]]] = {}
-    for p in report.pairs:
+    for p in pairs:
         victim, partner = (p.a, p.b) if _rank(p.a.split) <= _rank(p.b.split) else (p.b, p.a)
         if victim.split == "test":
             continue  # two test samples can never be a pair of different splits; kept for safety
@@ -54,6 +79,7 @@ def apply_policy(splits: Mapping[str, SampleSet], report: LeakReport, policy: st
             entry[victim.index] = {"split": victim.split, "index": victim.index,
                                    "origin": origin[victim.index] if origin else None, "kind": p.kind,
                                    "partner": {"split": partner.split, "index": partner.index}}
+    dropped: list[dict[str, Any]] = []
     for split, entries in drop.items():
         ss = splits[split]
         keep = np.setdiff1d(np.arange(len(ss)), np.fromiter(entries, dtype=np.int64))
@@ -61,9 +87,8 @@ def apply_policy(splits: Mapping[str, SampleSet], report: LeakReport, policy: st
             raise LeakError(f"policy drop would remove all {len(ss)} {split} samples: every one of them is also "
                             f"in another split. Point {split} at its own data.", key=KEY)
         splits[split] = subset_keeping_prints(ss, keep)
-        record["dropped"] += [entries[i] for i in sorted(entries)]
-    record["dropped_count"] = len(record["dropped"])
-    return splits, record
+        dropped += [entries[i] for i in sorted(entries)]
+    return splits, dropped
 
 
 def subset_keeping_prints(ss: SampleSet, keep: np.ndarray) -> SampleSet:

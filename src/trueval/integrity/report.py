@@ -104,7 +104,7 @@ class LeakReport:
     def notes(self) -> list[str]:
         if (self.near_threshold is not None and self.near_threshold_set is not None
                 and self.near_threshold > self.near_threshold_set + 1e-9):
-            return [f"near-duplicate threshold raised from {self.near_threshold_set:.3f} to {self.near_threshold:.3f}: "
+            return [f"near-duplicate threshold raised from {self.near_threshold_set:.4f} to {self.near_threshold:.4f}: "
                     "different images of this dataset look alike at the pixel level, so only closer copies are "
                     "reported (data.integrity.thresholds.adaptive)"]
         return []

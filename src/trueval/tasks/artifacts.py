@@ -32,7 +32,11 @@ def write_integrity(dm: Any, run_dir: Path, record: RunRecord | None) -> None:
         report.write(run_dir / "leak_report.json")
         if record is not None:
             # with policy drop the copies are gone: the run trains and evaluates on clean splits
-            leaky = bool(report.has_leak) and report.to_dict().get("policy") != "drop"
+            outcome = getattr(dm, "policy_record", None)
+            if isinstance(outcome, dict) and "leaky" in outcome:
+                leaky = bool(outcome["leaky"])
+            else:
+                leaky = bool(report.has_leak) and report.to_dict().get("policy") != "drop"
             record.update(leaky=leaky, integrity=_integrity_summary(dm))
     manifest = getattr(dm, "manifest", None)
     if manifest:

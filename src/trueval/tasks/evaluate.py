@@ -49,7 +49,7 @@ def _check_test_overlap(dm: Any, ckpt: dict[str, Any], record: RunRecord | None)
         return
     settings = dm.integrity_settings()
     test = dm.sets["test"]
-    overlap = sorted(set(match_fingerprint(fingerprint, test, settings)))
+    overlap = sorted(set(match_fingerprint(fingerprint, test, settings, cache_dir=getattr(dm, "_gate_cache", lambda: None)())))
     if not overlap:
         log.info("test split: none of its %d samples were in the checkpoint's training data", len(test))
         return
