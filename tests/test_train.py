@@ -24,6 +24,8 @@ def test_default_run_learns_digits(digits_run: tuple[Path, dict]) -> None:
     assert record["status"] == "ok" and record["error"] is None
     m = record["metrics"]
     assert m["test/acc"] >= 0.90, m
+    splits = json.loads((out / "splits.json").read_text())
+    assert m["test/samples"] == splits["splits"]["test"]["count"]  # every test sample scored once
     assert 0 <= m["val/acc_best"] <= 1 and m["val/acc_best"] >= m["val/acc"] - 1e-9
     for key in ("train/loss", "val/loss", "test/f1_macro", "test/precision_macro", "test/recall_macro",
                 "model/params"):
@@ -101,3 +103,29 @@ def test_fraction_takes_a_stratified_subset(tmp_path: Path) -> None:
     full = round(1797 * 0.7)
     assert abs(splits["train"]["count"] - full * 0.25) <= 12
     assert len(set(splits["train"]["targets"])) == 10
+
+
+def test_grouped_steps_through_train_py(tmp_path: Path) -> None:
+    """data.steps_per_call=4 with the GPU-resident loader (on CPU tensors) and Trainer-side clipping."""
+    _, record = run_inprocess(train, "train", ["trainer.max_epochs=3", "data.loader=gpu", "data.steps_per_call=4",
+                                               "+trainer.gradient_clip_val=1.0", "scheduler=onecycle"],
+                              tmp_path / "run")
+    assert record["status"] == "ok", record["error"]
+    m = record["metrics"]
+    assert m["test/acc"] >= 0.85 and m["train/loss"] > 0
+    # 1,257 training digits at batch 64 = 20 optimizer steps per epoch, in 5 calls of 4
+    ckpt = load_ckpt(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert ckpt["global_step"] == 60
+
+
+def test_grouped_steps_refuse_gradient_accumulation(tmp_path: Path) -> None:
+    from helpers import compose_cfg
+    from trueval.tasks.runner import run_task
+
+    cfg = compose_cfg("train", ["trainer.accelerator=cpu", "data.steps_per_call=2",
+                                "+trainer.accumulate_grad_batches=2", "trainer.max_epochs=1"], tmp_path / "run")
+    with pytest.raises(SystemExit) as exc:
+        run_task(train, cfg)
+    assert exc.value.code == 2
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert record["status"] == "failed" and "data.steps_per_call" in record["error"]

@@ -155,3 +155,23 @@ def test_lightning_trains_from_the_loader() -> None:
     assert model.seen == [0, 1, 2]  # Lightning set the epoch before each one
     assert "val_acc" in trainer.callback_metrics
     trainer.validate(model, dataloaders=val_loader, verbose=False)
+
+
+def test_steps_per_call_groups_the_same_batches_in_the_same_order() -> None:
+    from trueval.data.gpu_loader import BatchGroup
+
+    images, targets = dataset(50)
+    spec = {"crop_padding": 1, "hflip": True}
+    single = GpuLoader(images, targets, batch_size=8, shuffle=True, seed=5, augment=spec)
+    grouped = GpuLoader(images, targets, batch_size=8, shuffle=True, seed=5, augment=spec, steps_per_call=3)
+    assert single.num_batches == grouped.num_batches == 7
+    assert len(single) == 7 and len(grouped) == 3  # groups of 3, 3 and 1
+    groups = list(grouped)
+    assert all(isinstance(g, BatchGroup) for g in groups)
+    assert [len(g) for g in groups] == [3, 3, 1]
+    assert [g.num_samples for g in groups] == [24, 24, 2]
+    flat = [batch for g in groups for batch in g]
+    for (xa, ya), (xb, yb) in zip(list(single), flat, strict=True):
+        assert torch.equal(ya, yb) and torch.equal(xa, xb)  # same order, same augmentation draws
+    with pytest.raises(UserError, match="steps_per_call"):
+        GpuLoader(images, targets, batch_size=8, steps_per_call=0)

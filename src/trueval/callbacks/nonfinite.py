@@ -52,13 +52,17 @@ class NonFiniteLossGuard(pl.Callback):
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
         if not isinstance(loss, torch.Tensor):
             return
-        value = loss.detach().float().sum()
+        # a vector holds one loss per optimizer step (data.steps_per_call > 1): name the exact step
+        values = loss.detach().float().reshape(-1)
         if self._first_step is None:
-            self._first_step = torch.full((), -1, dtype=torch.long, device=value.device)
-            self._first_epoch = torch.full((), -1, dtype=torch.long, device=value.device)
-            self._first_value = torch.zeros((), dtype=torch.float32, device=value.device)
-        first = (self._first_step < 0) & ~torch.isfinite(value)
-        self._first_step = torch.where(first, self._batch_step, self._first_step)
+            self._first_step = torch.full((), -1, dtype=torch.long, device=values.device)
+            self._first_epoch = torch.full((), -1, dtype=torch.long, device=values.device)
+            self._first_value = torch.zeros((), dtype=torch.float32, device=values.device)
+        bad = ~torch.isfinite(values)
+        offset = bad.to(torch.int32).argmax()  # first non-finite entry (0 when none)
+        value = values.gather(0, offset.view(1)).squeeze(0)  # gather, not values[offset]: no sync
+        first = (self._first_step < 0) & bad.any()
+        self._first_step = torch.where(first, offset + self._batch_step, self._first_step)
         self._first_epoch = torch.where(first, self._batch_epoch, self._first_epoch)
         self._first_value = torch.where(first, value, self._first_value)
         self._steps_since_check += 1

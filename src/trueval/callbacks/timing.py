@@ -16,6 +16,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.trainer.states import TrainerFn
 
+from trueval.data.gpu_loader import BatchGroup
+
 
 def batch_size_of(batch: Any) -> int:
     """Number of samples in a batch, read from shapes only (no device sync).
@@ -24,6 +26,8 @@ def batch_size_of(batch: Any) -> int:
     batches (``(images, targets)`` as per-sample lists). Lightning's ``extract_batch_size`` takes
     the first tensor it finds, which for a list of images is the channel count, hence this helper.
     """
+    if isinstance(batch, BatchGroup):
+        return batch.num_samples
     if isinstance(batch, torch.Tensor):
         return int(batch.shape[0]) if batch.ndim else 1
     if isinstance(batch, Mapping):

@@ -55,6 +55,7 @@ class ClassificationDataModule(pl.LightningDataModule):
         group_regex: str | None = None,
         cache_dir: str | None = None,
         drop_last: bool = False,
+        steps_per_call: int = 1,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -64,6 +65,9 @@ class ClassificationDataModule(pl.LightningDataModule):
             raise UserError(f"fraction must be in (0, 1], got {fraction}", key="data.fraction")
         if not 0 <= float(val_fraction) < 1:
             raise UserError(f"val_fraction must be in [0, 1), got {val_fraction}", key="data.val_fraction")
+        if isinstance(steps_per_call, bool) or not isinstance(steps_per_call, int) or steps_per_call < 1:
+            raise UserError(f"steps_per_call must be a positive integer, got {steps_per_call!r}",
+                            key="data.steps_per_call")
         if loader not in ("auto", "gpu", "torch"):
             raise UserError(f"loader must be auto, gpu or torch, got {loader!r}", key="data.loader")
         if split is not None:
@@ -83,6 +87,7 @@ class ClassificationDataModule(pl.LightningDataModule):
         self.image_size = image_size
         self.loader = loader
         self.drop_last = drop_last
+        self.steps_per_call = steps_per_call
         augment = dict(augment or {})
         unknown = set(augment) - set(SPLITS)
         if unknown:
@@ -289,7 +294,11 @@ class ClassificationDataModule(pl.LightningDataModule):
             return GpuLoader(images=images, targets=targets, batch_size=batch, shuffle=train and not overfit,
                              drop_last=self.drop_last and train, augment=None if is_identity(spec) else spec,
                              mean=self.mean, std=self.std, seed=self.seed + SPLITS.index(split),
-                             channels_last=bool(getattr(module, "channels_last", False)))
+                             channels_last=bool(getattr(module, "channels_last", False)),
+                             steps_per_call=self.steps_per_call if train else 1)
+        if train and self.steps_per_call > 1:
+            log.info("data.steps_per_call=%d applies to the GPU-resident loader only: the DataLoader "
+                     "hands the training step one batch at a time", self.steps_per_call)
         ss = self.sets[split]
         resize = self.image_size if ss.images is None else None
         transform = build_transform(self.augment[split], self.mean, self.std, image_size=resize)

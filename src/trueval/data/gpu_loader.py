@@ -10,6 +10,11 @@ Lightning treats any iterable with ``__len__`` as a dataloader; batches are alre
 so ``transfer_batch_to_device`` does nothing. Lightning calls ``loader.sampler.set_epoch(epoch)``
 before every epoch, which makes each epoch's order and augmentation different while a run (and a
 resumed run) stays reproducible.
+
+``steps_per_call`` > 1 hands the training step ``BatchGroup``s of that many batches (Keras calls this
+``steps_per_execution``): the LightningModule then takes one optimizer step per batch of the group,
+so the framework's per-call work (hooks, closures, logging; about as long as a whole step of a small
+MLP on a fast GPU) is paid once per group instead of once per batch.
 """
 
 from __future__ import annotations
@@ -53,6 +58,18 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
+class BatchGroup(tuple):
+    """Consecutive batches handed to one ``training_step`` call (``steps_per_call`` > 1).
+
+    A tuple subclass, so Lightning's device-transfer helpers pass it through (the batches are
+    already on the device) and callbacks can tell a group from a single ``(x, y)`` batch.
+    """
+
+    @property
+    def num_samples(self) -> int:
+        return sum(int(b[0].shape[0]) for b in self)
+
+
 class EpochSampler:
     """Holds the epoch number; Lightning finds it as ``loader.sampler`` and calls ``set_epoch``.
 
@@ -94,6 +111,7 @@ class GpuLoader:
         channels_last: bool = False,
         dtype: torch.dtype = torch.float32,
         augment_key: str = "data.augment",
+        steps_per_call: int = 1,
     ) -> None:
         if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError("images must be a uint8 N,C,H,W tensor (see images_to_tensor)")
@@ -108,6 +126,10 @@ class GpuLoader:
                 "drop_last is on, so an epoch would have no batch",
                 key="data.batch_size",
             )
+        if isinstance(steps_per_call, bool) or not isinstance(steps_per_call, int) or steps_per_call < 1:
+            raise UserError(f"steps_per_call must be a positive integer, got {steps_per_call!r}",
+                            key="data.steps_per_call")
+        self.steps_per_call = steps_per_call
         self.images = images
         self.targets = targets
         self.batch_size = batch_size
@@ -132,18 +154,38 @@ class GpuLoader:
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
 
-    def __len__(self) -> int:
+    @property
+    def num_batches(self) -> int:
+        """Batches (optimizer steps, when training) per pass."""
         n = self.num_samples
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __len__(self) -> int:
+        """Items per pass: batches, or batch groups when ``steps_per_call`` > 1."""
+        return math.ceil(self.num_batches / self.steps_per_call)
+
+    def __iter__(self) -> Iterator[Any]:
+        batches = self._batches()
+        if self.steps_per_call == 1:
+            yield from batches
+            return
+        group: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for batch in batches:
+            group.append(batch)
+            if len(group) == self.steps_per_call:
+                yield BatchGroup(group)
+                group = []
+        if group:
+            yield BatchGroup(group)
+
+    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = self.sampler.generator(self.device)
         # the next pass is the next epoch unless someone calls set_epoch first
         self.sampler.epoch += 1
         order = (
             torch.randperm(self.num_samples, generator=generator, device=self.device) if self.shuffle else None
         )
-        for b in range(len(self)):
+        for b in range(self.num_batches):
             start, stop = b * self.batch_size, min((b + 1) * self.batch_size, self.num_samples)
             if order is None:
                 x, y = self.images[start:stop], self.targets[start:stop]

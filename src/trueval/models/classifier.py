@@ -14,10 +14,11 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score,
                                          MulticlassPrecision, MulticlassRecall)
 
+from trueval.data.gpu_loader import BatchGroup
 from trueval.models.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger("trueval")
@@ -52,6 +53,9 @@ class ClassifierModule(pl.LightningModule):
         channels_last: bool = False,
         hparams: Mapping[str, Any] | None = None,
         output_dir: str | None = None,
+        steps_per_call: int = 1,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
     ) -> None:
         super().__init__()
         # plain data only (weights_only checkpoints); the full run config rides along for eval.py
@@ -66,7 +70,19 @@ class ClassifierModule(pl.LightningModule):
         self.register_buffer("class_weights", weights, persistent=False)
         self.tta_hflip = tta_hflip
         self.channels_last = channels_last
+        if channels_last:
+            # weights in the inputs' layout: no per-call layout conversions inside the convolutions
+            net.to(memory_format=torch.channels_last)
         self.output_dir = output_dir
+        # steps_per_call > 1: the loader hands BatchGroups and training_step takes one optimizer
+        # step per batch itself (manual optimization), so clipping moves here from the Trainer
+        self.steps_per_call = int(steps_per_call)
+        self.automatic_optimization = self.steps_per_call == 1
+        self.gradient_clip_val = gradient_clip_val
+        self.gradient_clip_algorithm = gradient_clip_algorithm
+        # the mean of the per-step losses, kept on the device; nan_strategy="disable" because the
+        # NaN check is a host sync on every update (a NaN loss still shows as NaN)
+        self.train_loss = MeanMetric(nan_strategy="disable")
         # training accuracy only: every extra metric is a few more kernels on every training step
         self.train_metrics = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro",
                                                                            validate_args=False)}, prefix="train/")
@@ -90,30 +106,71 @@ class ClassifierModule(pl.LightningModule):
     def _eval_logits(self, x: torch.Tensor) -> torch.Tensor:
         logits = self(x)
         if self.tta_hflip:
-            logits = (logits + self(x.flip(-1))) / 2
+            # clone: under CUDA graphs the second call reuses the first call's output buffer
+            logits = (logits.clone() + self(x.flip(-1))) / 2
         return logits
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.float(), y, weight=self.class_weights, label_smoothing=self.label_smoothing)
 
     # ----------------------------------------------------------------- steps
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        if not self.automatic_optimization:
+            return self._training_steps(batch)
         x, y = batch
         logits = self(x)
         loss = self._loss(logits, y)
-        # on_step=False: accumulated on the device, read once per epoch (no per-step host sync)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        # no self.log per step: its bookkeeping costs as much as a small model's step; the loss
+        # and accuracy accumulate on the device and are logged once per epoch
+        self.train_loss.update(loss.detach())
         self.train_metrics.update(logits.detach(), y)
         return loss
 
+    def _training_steps(self, batch: Any) -> torch.Tensor:
+        """One optimizer step per batch of the group; returns the per-step losses (detached)."""
+        group = batch if isinstance(batch, BatchGroup) else (batch,)
+        optimizer = self.optimizers()
+        per_step = [c.scheduler for c in self.trainer.lr_scheduler_configs if c.interval == "step"]
+        losses, outputs, labels = [], [], []
+        for x, y in group:
+            logits = self(x)
+            loss = self._loss(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            if self.gradient_clip_val:
+                self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val,
+                                    gradient_clip_algorithm=self.gradient_clip_algorithm)
+            optimizer.step()
+            for scheduler in per_step:
+                scheduler.step()
+            losses.append(loss.detach())
+            # class indices, not the logits: a CUDA-graph replay (compile mode reduce-overhead)
+            # overwrites the previous step's output buffers
+            outputs.append(logits.detach().argmax(dim=1))
+            labels.append(y)
+        # one metric update per group: each update is a dozen small kernels plus Python bookkeeping
+        self.train_metrics.update(torch.cat(outputs), torch.cat(labels))
+        stacked = torch.stack(losses)
+        self.train_loss.update(stacked)
+        return stacked
+
     def on_train_epoch_end(self) -> None:
+        if not self.automatic_optimization:
+            # manual optimization: Lightning leaves every scheduler to the module
+            for config in self.trainer.lr_scheduler_configs:
+                if config.interval == "epoch":
+                    config.scheduler.step()
+        self.log("train/loss", self.train_loss.compute(), prog_bar=True)
+        self.train_loss.reset()
         self.log_dict(self.train_metrics.compute())
         self.train_metrics.reset()
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         logits = self._eval_logits(x)
-        self.log("val/loss", self._loss(logits, y), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        # sync_dist: under DDP each rank sees its own shard; reduced once, at the end of the epoch
+        self.log("val/loss", self._loss(logits, y), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y),
+                 sync_dist=True)
         self.val_metrics.update(logits, y)
 
     def on_validation_epoch_end(self) -> None:
@@ -127,7 +184,7 @@ class ClassifierModule(pl.LightningModule):
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         logits = self._eval_logits(x)
-        self.log("test/loss", self._loss(logits, y), on_step=False, on_epoch=True, batch_size=len(y))
+        self.log("test/loss", self._loss(logits, y), on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
         self.test_metrics.update(logits, y)
         self.confusion.update(logits, y)
 
@@ -136,6 +193,8 @@ class ClassifierModule(pl.LightningModule):
         self.test_metrics.reset()
         matrix = self.confusion.compute().cpu()
         self.confusion.reset()
+        # how many test samples were scored: proof that none was padded, duplicated or skipped
+        self.log("test/samples", float(matrix.sum()))
         if self.trainer.is_global_zero:
             self._write_confusion(matrix)
 
@@ -160,9 +219,30 @@ class ClassifierModule(pl.LightningModule):
         optimizer = build_optimizer(self.optimizer_cfg, self.net)
         trainer = self.trainer
         total = int(trainer.estimated_stepping_batches)
+        if not self.automatic_optimization:
+            total = self._optimizer_steps(total)
         max_epochs = max(1, trainer.max_epochs or 1)
         scheduler = build_scheduler(self.scheduler_cfg, optimizer, total_steps=total,
                                     steps_per_epoch=max(1, total // max_epochs), max_epochs=max_epochs)
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def _optimizer_steps(self, estimated_calls: int) -> int:
+        """Optimizer steps of the whole fit when each training_step call takes a group of steps.
+
+        Lightning estimates calls (batch groups); schedules such as onecycle need the exact
+        number of optimizer steps, which the loader knows (the last group of an epoch may be short).
+        """
+        trainer = self.trainer
+        loader = trainer.train_dataloader
+        calls_per_epoch = int(trainer.num_training_batches)
+        if hasattr(loader, "num_batches") and calls_per_epoch == len(loader):
+            per_epoch = int(loader.num_batches)
+        else:  # limit_train_batches cut the epoch short: full groups only
+            per_epoch = calls_per_epoch * self.steps_per_call
+        max_steps = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
+        if trainer.max_epochs is None or trainer.max_epochs < 0:
+            return max_steps or estimated_calls * self.steps_per_call
+        total = per_epoch * trainer.max_epochs
+        return min(total, max_steps) if max_steps else total

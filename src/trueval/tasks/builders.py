@@ -88,8 +88,21 @@ def build_module(cfg: DictConfig, dm: Any, output_dir: str | None, cuda: bool) -
         label_smoothing=cfg.loss.label_smoothing, class_weights=weights, tta_hflip=cfg.tta.hflip,
         compile=extras.get("compile", False),
         channels_last=_channels_last(extras.get("channels_last", "auto"), net, cuda),
-        hparams=hparams, output_dir=output_dir,
+        hparams=hparams, output_dir=output_dir, steps_per_call=steps_per_call(cfg),
+        gradient_clip_val=cfg.trainer.get("gradient_clip_val"),
+        gradient_clip_algorithm=cfg.trainer.get("gradient_clip_algorithm"),
     )
+
+
+def steps_per_call(cfg: DictConfig) -> int:
+    """``data.steps_per_call`` (1 when the data group has no such key, as detection's)."""
+    value = cfg.data.get("steps_per_call", 1) if "data" in cfg else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"steps_per_call must be a positive integer, got {value!r}", key="data.steps_per_call")
+    if value > 1 and int(cfg.trainer.get("accumulate_grad_batches", 1) or 1) != 1:
+        raise UserError("data.steps_per_call > 1 takes one optimizer step per batch; it cannot be combined with "
+                        "trainer.accumulate_grad_batches (set one of them to 1)", key="data.steps_per_call")
+    return value
 
 
 def build_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
@@ -120,6 +133,9 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
         overrides.setdefault("enable_checkpointing", False)  # else Lightning adds its own checkpointing
     if accelerator_is_cuda(cfg.trainer):
         torch.set_float32_matmul_precision("high")  # TF32 matmuls for fp32 layers
+    if steps_per_call(cfg) > 1:
+        # the module clips itself (manual optimization); Lightning refuses Trainer-side clipping then
+        overrides.setdefault("gradient_clip_val", None)
     return _instantiate(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
                         enable_progress_bar=has_bar, **overrides)
 

@@ -1,0 +1,104 @@
+"""ClassifierModule: grouped steps (data.steps_per_call) train exactly like one step per call."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from trueval.callbacks.nonfinite import NonFiniteLossGuard
+from trueval.data.gpu_loader import GpuLoader
+from trueval.models.classifier import ClassifierModule
+from trueval.models.nets.mlp import MLP
+from trueval.utils.errors import NonFiniteLossError
+
+
+def data(n: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 1, 6, 6), dtype=torch.uint8, generator=generator)
+    targets = (images.float().mean(dim=(1, 2, 3)) > 127).long() + 2 * (images[:, 0, 0, 0] > 127).long()
+    return images, targets
+
+
+class Loaders(pl.LightningDataModule):
+    def __init__(self, steps_per_call: int) -> None:
+        super().__init__()
+        self.steps_per_call = steps_per_call
+        self.images, self.targets = data()
+
+    def train_dataloader(self) -> GpuLoader:
+        return GpuLoader(self.images, self.targets, batch_size=16, shuffle=True, seed=1,
+                         augment={"crop_padding": 1, "hflip": True}, steps_per_call=self.steps_per_call)
+
+    def val_dataloader(self) -> GpuLoader:
+        return GpuLoader(self.images[:64], self.targets[:64], batch_size=32)
+
+
+class Recorder(pl.Callback):
+    """Gradient norms as the optimizer sees them (after clipping)."""
+
+    def __init__(self) -> None:
+        self.norms: list[float] = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:  # noqa: ANN001
+        grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+        self.norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+
+def module(steps_per_call: int, scheduler: dict | None = None, clip: float | None = None) -> ClassifierModule:
+    torch.manual_seed(0)
+    net = MLP(in_shape=(1, 6, 6), num_classes=4, depth=3, width=32)
+    return ClassifierModule(net=net, num_classes=4, optimizer={"name": "sgd", "lr": 0.05},
+                            scheduler=scheduler or {"name": "none"}, steps_per_call=steps_per_call,
+                            gradient_clip_val=clip)
+
+
+def fit(model: ClassifierModule, steps_per_call: int, epochs: int = 3, callbacks: list | None = None) -> pl.Trainer:
+    pl.seed_everything(0, verbose=False)
+    trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks or [])
+    trainer.fit(model, datamodule=Loaders(steps_per_call))
+    return trainer
+
+
+@pytest.mark.parametrize("scheduler", [{"name": "cosine", "interval": "step", "warmup_epochs": 1},
+                                       {"name": "step", "step_size": 1, "gamma": 0.5}])
+def test_grouped_steps_train_exactly_like_one_step_per_call(scheduler: dict) -> None:
+    one, grouped = module(1, scheduler), module(3, scheduler)
+    t_one, t_grouped = fit(one, 1), fit(grouped, 3)
+    assert not grouped.automatic_optimization
+    # 13 batches per epoch: 5 calls of up to 3 steps, but the same 39 optimizer steps
+    assert t_one.global_step == t_grouped.global_step == 39
+    assert t_grouped.num_training_batches == 5
+    for a, b in zip(one.parameters(), grouped.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    lr = [g["lr"] for g in one.optimizers().optimizer.param_groups]
+    assert lr == pytest.approx([g["lr"] for g in grouped.optimizers().optimizer.param_groups])
+    for key in ("train/loss", "train/acc", "val/acc"):
+        assert float(t_one.callback_metrics[key]) == pytest.approx(float(t_grouped.callback_metrics[key]), abs=1e-5)
+
+
+def test_grouped_steps_clip_gradients_themselves() -> None:
+    recorder = Recorder()
+    fit(module(4, clip=0.05), 4, epochs=1, callbacks=[recorder])
+    assert len(recorder.norms) == 13 and max(recorder.norms) <= 0.05 + 1e-6
+
+
+class Poisoned(ClassifierModule):
+    """The loss turns NaN at one global step."""
+
+    poison_step = 6
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = super()._loss(logits, y)
+        return loss * math.nan if self.trainer.global_step == self.poison_step else loss
+
+
+def test_nonfinite_guard_names_the_exact_step_inside_a_group() -> None:
+    torch.manual_seed(0)
+    model = Poisoned(net=MLP(in_shape=(1, 6, 6), num_classes=4, depth=2, width=8), num_classes=4,
+                     optimizer={"name": "sgd", "lr": 0.05}, scheduler={"name": "none"}, steps_per_call=4)
+    with pytest.raises(NonFiniteLossError, match="global step 6 "):
+        fit(model, 4, callbacks=[NonFiniteLossGuard(check_every_n_steps=1)])
