@@ -102,3 +102,24 @@ def test_nonfinite_guard_names_the_exact_step_inside_a_group() -> None:
                      optimizer={"name": "sgd", "lr": 0.05}, scheduler={"name": "none"}, steps_per_call=4)
     with pytest.raises(NonFiniteLossError, match="global step 6 "):
         fit(model, 4, callbacks=[NonFiniteLossGuard(check_every_n_steps=1)])
+
+
+def test_translate_tta_averages_the_original_and_shifted_views() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.Flatten(), torch.nn.LazyLinear(4))
+    x = torch.randn(2, 1, 6, 6)
+    net(x)
+    model = ClassifierModule(net=net, num_classes=4, optimizer={"name": "sgd", "lr": 0.1}, scheduler={"name": "none"},
+                             tta_hflip=True, tta_translate=1).eval()
+
+    def flip_mean(v: torch.Tensor) -> torch.Tensor:
+        return (net(v) + net(v.flip(-1))) / 2
+
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    down_right, up_left = padded[..., :6, :6], padded[..., 2:, 2:]
+    expected = 0.5 * flip_mean(x) + 0.25 * (flip_mean(down_right) + flip_mean(up_left))
+    with torch.no_grad():
+        assert torch.allclose(model._eval_logits(x), expected, atol=1e-6)
+        assert not torch.allclose(expected, flip_mean(x), atol=1e-3)  # the shifted views do change the result
+        model.tta_translate = 0
+        assert torch.allclose(model._eval_logits(x), flip_mean(x), atol=1e-6)

@@ -33,6 +33,13 @@ def test_every_optimizer_takes_lr_and_weight_decay(name: str) -> None:
         assert decays[0] == 0.0
 
 
+def test_filter_bias_and_bn_false_decays_every_parameter() -> None:
+    model = _model()
+    opt = build_optimizer({**_cfg("optimizer", "sgd"), "weight_decay": 0.01, "filter_bias_and_bn": False}, model)
+    assert {g["weight_decay"] for g in opt.param_groups} == {0.01}
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+
+
 def test_sgd_nesterov_and_momentum() -> None:
     opt = build_optimizer({**_cfg("optimizer", "sgd"), "nesterov": True, "momentum": 0.8}, _model())
     assert isinstance(opt, torch.optim.SGD) and opt.defaults["nesterov"] and opt.defaults["momentum"] == 0.8

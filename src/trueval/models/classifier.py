@@ -19,7 +19,9 @@ from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusion
                                          MulticlassPrecision, MulticlassRecall)
 
 from trueval.data.gpu_loader import BatchGroup
+from trueval.models.cuda_graph import GraphedTrainingForward
 from trueval.models.optim import build_optimizer, build_scheduler
+from trueval.utils.errors import UserError
 
 log = logging.getLogger("trueval")
 
@@ -49,7 +51,9 @@ class ClassifierModule(pl.LightningModule):
         label_smoothing: float = 0.0,
         class_weights: Sequence[float] | None = None,
         tta_hflip: bool = False,
+        tta_translate: int = 0,
         compile: bool | str = False,
+        cuda_graph: bool = False,
         channels_last: bool = False,
         hparams: Mapping[str, Any] | None = None,
         output_dir: str | None = None,
@@ -69,6 +73,7 @@ class ClassifierModule(pl.LightningModule):
         weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
         self.register_buffer("class_weights", weights, persistent=False)
         self.tta_hflip = tta_hflip
+        self.tta_translate = int(tta_translate)
         self.channels_last = channels_last
         if channels_last:
             # weights in the inputs' layout: no per-call layout conversions inside the convolutions
@@ -91,6 +96,11 @@ class ClassifierModule(pl.LightningModule):
         self.val_acc_best = MaxMetric()
         self.confusion = MulticlassConfusionMatrix(num_classes, validate_args=False)
         self._forward = net
+        if cuda_graph and compile:
+            raise UserError("model.cuda_graph and model.compile both replace the training forward; choose one "
+                            "(compile's mode reduce-overhead also uses CUDA graphs)", key="model.cuda_graph")
+        # model.cuda_graph: the training forward/backward replayed from a recorded CUDA graph
+        self._graph = GraphedTrainingForward(net) if cuda_graph else None
         if compile:
             # kept off the module tree so state_dict keys stay those of the plain network;
             # a string is torch.compile's mode ("reduce-overhead" uses CUDA graphs)
@@ -103,11 +113,34 @@ class ClassifierModule(pl.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self._forward(x)
 
-    def _eval_logits(self, x: torch.Tensor) -> torch.Tensor:
+    def _train_logits(self, x: torch.Tensor) -> torch.Tensor:
+        if self._graph is None:
+            return self(x)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self._graph(x)
+
+    def _views_logits(self, x: torch.Tensor) -> torch.Tensor:
         logits = self(x)
         if self.tta_hflip:
             # clone: under CUDA graphs the second call reuses the first call's output buffer
             logits = (logits.clone() + self(x.flip(-1))) / 2
+        return logits
+
+    def _eval_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits at val/test time, averaged over the configured test-time augmentations.
+
+        ``tta_translate=p`` (4-D inputs only) adds the image shifted by p pixels down-right and up-left
+        (reflect padding), each with its flip when ``tta_hflip``: half the weight on the original views,
+        half on the shifted ones, as in airbench94's TTA level 2.
+        """
+        logits = self._views_logits(x).clone()
+        p = self.tta_translate
+        if p and x.dim() == 4:
+            h, w = x.shape[-2:]
+            padded = F.pad(x, (p, p, p, p), mode="reflect")
+            shifted = sum(self._views_logits(padded[..., i:i + h, i:i + w]).clone() for i in (0, 2 * p))
+            logits = 0.5 * logits + 0.25 * shifted
         return logits
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -115,10 +148,12 @@ class ClassifierModule(pl.LightningModule):
 
     # ----------------------------------------------------------------- steps
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        if self._graph is not None:
+            self._graph.new_call()
         if not self.automatic_optimization:
             return self._training_steps(batch)
         x, y = batch
-        logits = self(x)
+        logits = self._train_logits(x)
         loss = self._loss(logits, y)
         # no self.log per step: its bookkeeping costs as much as a small model's step; the loss
         # and accuracy accumulate on the device and are logged once per epoch
@@ -133,7 +168,7 @@ class ClassifierModule(pl.LightningModule):
         per_step = [c.scheduler for c in self.trainer.lr_scheduler_configs if c.interval == "step"]
         losses, outputs, labels = [], [], []
         for x, y in group:
-            logits = self(x)
+            logits = self._train_logits(x)
             loss = self._loss(logits, y)
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)

@@ -1,7 +1,7 @@
 """Optimizers and learning-rate schedules from the `optimizer` and `scheduler` config groups.
 
 Optimizers come from timm's factory (it keeps biases and norm weights out of weight decay, as
-most recipes do); schedules are torch's, sized from the Trainer so `onecycle` and `cosine` span
+most recipes do; ``filter_bias_and_bn: false`` decays every parameter, as airbench does); schedules are torch's, sized from the Trainer so `onecycle` and `cosine` span
 exactly the run.
 """
 
@@ -30,6 +30,7 @@ def build_optimizer(cfg: Mapping[str, Any], model: nn.Module) -> torch.optim.Opt
         raise UserError(f"learning rate must be positive, got {lr}", key="optimizer.lr")
     weight_decay = float(opts.pop("weight_decay", 0.0))
     fused = opts.pop("fused", "auto")
+    filter_bias_and_bn = bool(opts.pop("filter_bias_and_bn", True))
     on_cuda = all(p.is_cuda for p in model.parameters())
     if fused == "auto":
         fused = on_cuda and name != "rmsprop"
@@ -53,7 +54,8 @@ def build_optimizer(cfg: Mapping[str, Any], model: nn.Module) -> torch.optim.Opt
             extra["eps"] = float(opts.pop("eps"))
     if opts:
         raise UserError(f"unknown option(s) {sorted(opts)} for optimizer {name}", key=f"optimizer.{sorted(opts)[0]}")
-    return create_optimizer_v2(model, opt=opt, lr=lr, weight_decay=weight_decay, **extra)
+    return create_optimizer_v2(model, opt=opt, lr=lr, weight_decay=weight_decay,
+                               filter_bias_and_bn=filter_bias_and_bn, **extra)
 
 
 def build_scheduler(cfg: Mapping[str, Any], optimizer: torch.optim.Optimizer, total_steps: int,

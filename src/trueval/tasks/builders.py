@@ -18,7 +18,7 @@ from trueval.utils.errors import UserError
 
 log = logging.getLogger("trueval")
 
-NON_NETWORK_KEYS = ("compile", "channels_last")
+NON_NETWORK_KEYS = ("compile", "cuda_graph", "channels_last")
 
 
 def _instantiate(node: DictConfig | Mapping[str, Any], key: str, **kwargs: Any) -> Any:
@@ -85,8 +85,8 @@ def build_module(cfg: DictConfig, dm: Any, output_dir: str | None, cuda: bool) -
     return ClassifierModule(
         net=net, num_classes=dm.num_classes, class_names=dm.class_names,
         optimizer=container["optimizer"], scheduler=container["scheduler"],
-        label_smoothing=cfg.loss.label_smoothing, class_weights=weights, tta_hflip=cfg.tta.hflip,
-        compile=extras.get("compile", False),
+        label_smoothing=cfg.loss.label_smoothing, class_weights=weights, tta_hflip=cfg.tta.hflip, tta_translate=cfg.tta.get("translate", 0) or 0,
+        compile=extras.get("compile", False), cuda_graph=bool(extras.get("cuda_graph", False)),
         channels_last=_channels_last(extras.get("channels_last", "auto"), net, cuda),
         hparams=hparams, output_dir=output_dir, steps_per_call=steps_per_call(cfg),
         gradient_clip_val=cfg.trainer.get("gradient_clip_val"),

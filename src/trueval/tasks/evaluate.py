@@ -77,8 +77,11 @@ def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
     overrides = cfg.get("data") or {}
     with _open(train_cfg):
         train_cfg.data = OmegaConf.merge(train_cfg.data, overrides)
-        if cfg.get("tta", {}).get("hflip") is not None:
-            train_cfg.tta = {"hflip": bool(cfg.tta.hflip)}
+        tta = dict(train_cfg.get("tta") or {})
+        for key, cast in (("hflip", bool), ("translate", int)):
+            if cfg.get("tta", {}).get(key) is not None:
+                tta[key] = cast(cfg.tta[key])
+        train_cfg.tta = tta
     dm = build_datamodule(train_cfg.data)
     try:
         dm.setup("test")

@@ -108,3 +108,20 @@ def test_it_learns_a_simple_task() -> None:
     net.eval()
     acc = float((net(x).argmax(1) == y).float().mean())
     assert losses[-1] < 0.6 * losses[0] and acc > 0.9
+
+
+def test_shift_batchnorm_equals_batchnorm_plus_shift_in_train_and_eval() -> None:
+    torch.manual_seed(0)
+    bn = ShiftOnlyBatchNorm(6, momentum=0.4, eps=1e-12, bias_scale=8.0)
+    reference = nn.BatchNorm2d(6, momentum=0.4, eps=1e-12, affine=False)
+    with torch.no_grad():
+        bn.shift.normal_()
+    x = torch.randn(5, 6, 4, 4) * 3 + 1
+    for mode in ("train", "eval"):
+        bn.train(mode == "train")
+        reference.train(mode == "train")
+        expected = reference(x) + (bn.shift * 8.0).view(1, -1, 1, 1)
+        assert torch.allclose(bn(x), expected, atol=1e-5), mode
+    assert torch.allclose(bn.running_mean, reference.running_mean)
+    assert torch.allclose(bn.running_var, reference.running_var)
+    assert int(bn.num_batches_tracked) == 1
