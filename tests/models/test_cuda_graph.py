@@ -7,7 +7,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from tests.helpers import requires_cuda
+from helpers import requires_cuda
 from trueval.data.gpu_loader import GpuLoader
 from trueval.models.classifier import ClassifierModule
 from trueval.utils.errors import UserError

@@ -34,7 +34,9 @@ def write_integrity(dm: Any, run_dir: Path, record: RunRecord | None) -> None:
             # with policy drop the copies are gone: the run trains and evaluates on clean splits
             outcome = getattr(dm, "policy_record", None)
             if isinstance(outcome, dict) and "leaky" in outcome:
-                leaky = bool(outcome["leaky"])
+                # the outcome's "leaky" says the gate found cross-split pairs; the run is LEAKY only
+                # when they were kept (warn), not when they were dropped
+                leaky = bool(outcome["leaky"]) and outcome.get("policy") != "drop"
             else:
                 leaky = bool(report.has_leak) and report.to_dict().get("policy") != "drop"
             record.update(leaky=leaky, integrity=_integrity_summary(dm))

@@ -1,0 +1,49 @@
+"""eval.py against the checkpoint's training data: which copies it looks for, and what it drops."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from data.test_imagefolder import write_class_tree
+from helpers import run_inprocess
+from trueval.tasks.evaluate import evaluate
+from trueval.tasks.train import train
+
+
+def _folders(root: Path, seed: int) -> None:
+    for split, offset in (("train", 0), ("val", 1), ("test", 2)):
+        write_class_tree(root / split, per_class=10 if split == "train" else 4, seed=seed + offset, size=32)
+
+
+def test_eval_relies_on_the_gate_for_its_own_data_and_on_the_fingerprint_for_other_data(tmp_path: Path) -> None:
+    ours = tmp_path / "ours"
+    _folders(ours, seed=1)
+    _, m = run_inprocess(train, "train", ["data=imagefolder", f"data.root={ours}", "trainer.max_epochs=1",
+                                          "logger=none"], tmp_path / "run")
+    assert m["status"] == "ok", m["error"]
+    ckpt = m["best_checkpoint"]
+
+    # the same data: this run's gate compared test with exactly the checkpoint's training split
+    _, same = run_inprocess(evaluate, "eval", [f"ckpt_path={ckpt}"], tmp_path / "same")
+    assert same["status"] == "ok", same["error"]
+    assert same["eval_overlap_check"].startswith("exact copies (the gate")
+    assert same["metrics"]["test/samples"] == 12
+
+    # other data, whose test split holds a brightened copy of one of our training images
+    other = tmp_path / "other"
+    _folders(other, seed=11)
+    source = sorted((ours / "train" / "class_0").iterdir())[0]
+    brighter = np.clip(np.asarray(Image.open(source), dtype=np.float32) * 1.2, 0, 255).astype(np.uint8)
+    Image.fromarray(brighter).save(other / "test" / "class_0" / "copy.png")
+    _, moved = run_inprocess(evaluate, "eval", [f"ckpt_path={ckpt}", f"+data.root={other}",
+                                                "+data.integrity.policy=drop"], tmp_path / "other_eval")
+    assert moved["status"] == "ok", moved["error"]
+    assert moved["eval_overlap_check"].startswith("exact and near copies")
+    assert moved["eval_overlap"]["count"] == 1
+    assert moved["metrics"]["test/samples"] == 12  # 13 test images, the copy dropped
+    record = json.loads((tmp_path / "other_eval" / "metrics.json").read_text())
+    assert record["eval_overlap"]["policy"] == "drop"
