@@ -20,7 +20,7 @@ from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusion
 
 from trueval.data.gpu_loader import BatchGroup
 from trueval.models.cuda_graph import GraphedTrainingForward
-from trueval.models.optim import build_optimizer, build_scheduler
+from trueval.models.optim import optimization
 from trueval.utils.errors import UserError
 
 log = logging.getLogger("trueval")
@@ -251,17 +251,11 @@ class ClassifierModule(pl.LightningModule):
 
     # ----------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.optimizer_cfg, self.net)
-        trainer = self.trainer
-        total = int(trainer.estimated_stepping_batches)
+        total = int(self.trainer.estimated_stepping_batches)
         if not self.automatic_optimization:
             total = self._optimizer_steps(total)
-        max_epochs = max(1, trainer.max_epochs or 1)
-        scheduler = build_scheduler(self.scheduler_cfg, optimizer, total_steps=total,
-                                    steps_per_epoch=max(1, total // max_epochs), max_epochs=max_epochs)
-        if scheduler is None:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        return optimization(self.optimizer_cfg, self.scheduler_cfg, self.net, total_steps=total,
+                            max_epochs=self.trainer.max_epochs)
 
     def _optimizer_steps(self, estimated_calls: int) -> int:
         """Optimizer steps of the whole fit when each training_step call takes a group of steps.

@@ -58,6 +58,19 @@ def build_optimizer(cfg: Mapping[str, Any], model: nn.Module) -> torch.optim.Opt
                                filter_bias_and_bn=filter_bias_and_bn, **extra)
 
 
+def optimization(optimizer_cfg: Mapping[str, Any], scheduler_cfg: Mapping[str, Any], model: nn.Module,
+                 total_steps: int, max_epochs: int | None) -> Any:
+    """What a LightningModule's ``configure_optimizers`` returns: the optimizer, with its schedule
+    sized to ``total_steps`` optimizer steps over ``max_epochs`` epochs when one is configured."""
+    optimizer = build_optimizer(optimizer_cfg, model)
+    epochs = max(1, max_epochs or 1)
+    scheduler = build_scheduler(scheduler_cfg, optimizer, total_steps=total_steps,
+                                steps_per_epoch=max(1, total_steps // epochs), max_epochs=epochs)
+    if scheduler is None:
+        return optimizer
+    return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
 def build_scheduler(cfg: Mapping[str, Any], optimizer: torch.optim.Optimizer, total_steps: int,
                     steps_per_epoch: int, max_epochs: int) -> dict[str, Any] | None:
     """A Lightning lr-scheduler dict, or None for a constant learning rate."""

@@ -24,7 +24,7 @@ from trueval.models.detection.losses import eval_losses, rename_losses
 from trueval.models.detection.metrics import DetectionMetrics
 from trueval.models.detection.network import build_detector
 from trueval.models.detection.visualize import draw_detections
-from trueval.models.optim import build_optimizer, build_scheduler
+from trueval.models.optim import optimization
 
 log = logging.getLogger("trueval")
 
@@ -151,12 +151,5 @@ class DetectorModule(pl.LightningModule):
 
     # ----------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.optimizer_cfg, self.net)
-        trainer = self.trainer
-        total = int(trainer.estimated_stepping_batches)
-        max_epochs = max(1, trainer.max_epochs or 1)
-        scheduler = build_scheduler(self.scheduler_cfg, optimizer, total_steps=total,
-                                    steps_per_epoch=max(1, total // max_epochs), max_epochs=max_epochs)
-        if scheduler is None:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        return optimization(self.optimizer_cfg, self.scheduler_cfg, self.net,
+                            total_steps=int(self.trainer.estimated_stepping_batches), max_epochs=self.trainer.max_epochs)
