@@ -9,9 +9,20 @@
 which is what the verification must keep apart): 1,500 originals as the train split; a test split
 of 1,500 images of the same class, of which 40 per (transform, strength) are transformed copies of
 distinct train originals and the rest are other photos. Reports recall per transform and strength
-(a planted pair counts when the gate reports that pair), the unplanted pairs (false pairs, unless
-CIFAR itself holds a near-copy: a contact sheet ``unplanted_<class>.png`` is written to inspect them)
-and the time. Any image folder with ``<split>/<class>/*`` works as ``--root``.
+(a planted pair counts when the gate reports that pair), the unplanted pairs and the time. Any image
+folder with ``<split>/<class>/*`` works as ``--root``.
+
+False pairs are measured against a label file (``--labels``, default
+``benchmarks/results/planted_duplicates_labels.json``): every unplanted pair the gate reported on
+CIFAR-10 at some point, keyed by the two file names relative to ``--root`` (sorted, joined by ``|``),
+labelled by eye "same" (the same photo: CIFAR holds some photos several times, re-cropped, re-scaled
+or re-coloured; a correct detection) or "different" (different photos: a false pair). A pair between
+a planted copy and another train image is keyed by the copy's source file (the question is whether
+those two photos are the same). False pairs = labelled "different" + unlabelled (an unlabelled pair
+counts as false until someone looks at it). To label new pairs: ``unplanted_<class>_NN.png`` (20
+numbered pairs per sheet: train image, test image and, for a planted copy, its source below them)
+and ``unplanted_<class>.json`` (number -> key, score, label) are written to ``--workdir``. With
+``--out`` a JSON summary (recall per transform and strength, false pairs and seconds per suite).
 
 ``audit``: the gate on the whole dataset (train/ against test/, every file), cold and with a warm cache.
 """
@@ -147,22 +158,84 @@ def build_suite(root: Path, cls: str, work: Path, size: int, per: int, seed: int
     return train, test, planted
 
 
-def contact_sheet(pairs: list[tuple[str, str]], path: Path, cell: int = 64) -> None:
+def contact_sheet(pairs: list[tuple[str | None, ...]], path: Path, cell: int = 64, numbers: list[str] | None = None,
+                  per_row: int = 10) -> None:
+    """Pairs (or triples) in columns, first image on top, None left blank; optionally numbered above."""
     if not pairs:
         return
-    per_row = 10
+    from PIL import ImageDraw
+
+    head = 12 if numbers else 0
+    depth = max(len(p) for p in pairs)
     rows = (len(pairs) + per_row - 1) // per_row
-    sheet = Image.new("RGB", (per_row * (cell + 6), rows * (2 * cell + 10)), "white")
-    for k, (a, b) in enumerate(pairs):
-        x, y = (k % per_row) * (cell + 6), (k // per_row) * (2 * cell + 10)
-        for j, p in enumerate((a, b)):
+    sheet = Image.new("RGB", (per_row * (cell + 6), rows * (depth * (cell + 2) + 8 + head)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, column in enumerate(pairs):
+        x, y = (k % per_row) * (cell + 6), (k // per_row) * (depth * (cell + 2) + 8 + head)
+        if numbers:
+            draw.text((x + 2, y), numbers[k], fill="black")
+        for j, p in enumerate(column):
+            if p is None:
+                continue
             with Image.open(p) as im:
-                sheet.paste(im.convert("RGB").resize((cell, cell), Image.NEAREST), (x, y + j * (cell + 2)))
+                sheet.paste(im.convert("RGB").resize((cell, cell), Image.NEAREST), (x, y + head + j * (cell + 2)))
     sheet.save(path)
+
+
+LABELS = Path(__file__).resolve().parent / "results" / "planted_duplicates_labels.json"
+_SHEET_CHUNK = 20
+
+
+def load_labels(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    labels = json.loads(path.read_text())["pairs"]
+    bad = {k: v for k, v in labels.items() if v not in ("same", "different")}
+    if bad:
+        sys.exit(f"{path}: labels must be 'same' or 'different': {bad}")
+    return labels
+
+
+def _rel(path: str, root: Path) -> str:
+    return Path(path).resolve().relative_to(root.resolve()).as_posix()
+
+
+def pair_key(train_path: str, test_path: str, root: Path, copy_source: str | None = None) -> str:
+    """Label key of an unplanted pair: the two file names relative to ``root``, sorted, joined by '|'
+    (a planted copy stands for its source file)."""
+    names = sorted((_rel(train_path, root), _rel(copy_source or test_path, root)))
+    return "|".join(names)
+
+
+def unplanted_details(unplanted, train, test, planted, scores, root: Path, labels: dict[str, str], cls: str,
+                      work: Path, cell: int) -> dict:
+    """Counts of one suite's unplanted pairs by label; writes numbered sheets and the pair list."""
+    rows = []
+    for a, b in unplanted:
+        source = train.paths[planted[b][0]] if b in planted else None
+        key = pair_key(train.paths[a], test.paths[b], root, source)
+        rows.append({"n": len(rows), "key": key, "score": round(scores[(a, b)], 4), "label": labels.get(key),
+                     "via_copy": Path(test.paths[b]).name if source else None})
+    for old in work.glob(f"unplanted_{cls}_*.png"):
+        old.unlink()
+    for s in range(0, len(rows), _SHEET_CHUNK):
+        chunk = list(zip(unplanted[s:s + _SHEET_CHUNK], rows[s:s + _SHEET_CHUNK]))
+        # third row: the source of a planted copy (the label is about it and the train image on top)
+        contact_sheet([(train.paths[a], test.paths[b], train.paths[planted[b][0]] if b in planted else None)
+                       for (a, b), _ in chunk], work / f"unplanted_{cls}_{s // _SHEET_CHUNK:02d}.png",
+                      cell=cell, numbers=[f"{r['n']} {r['score']:.3f} {(r['label'] or '?')[:4]}" for _, r in chunk])
+    (work / f"unplanted_{cls}.json").write_text(json.dumps(rows, indent=1))
+    same = sum(r["label"] == "same" for r in rows)
+    different = sum(r["label"] == "different" for r in rows)
+    unlabelled = len(rows) - same - different
+    return {"unplanted_pairs": len(rows), "same_photo": same, "different_photo": different,
+            "unlabelled": unlabelled, "false_pairs": different + unlabelled,
+            "false_pair_keys": [r["key"] for r in rows if r["label"] != "same"]}
 
 
 def run_suite(args) -> None:
     root, work = Path(args.root), Path(args.workdir)
+    labels = load_labels(Path(args.labels))
     settings = IntegritySettings.from_config({"cache": False, "thresholds": _threshold_overrides(args)})
     found_by = defaultdict(list)
     summary = []
@@ -171,27 +244,48 @@ def run_suite(args) -> None:
         start = time.perf_counter()
         report = run_gate({"train": train, "test": test}, settings, cache_dir=None, dataset=f"suite-{cls}")
         seconds = time.perf_counter() - start
-        reported = {(p.a.index, p.b.index) for p in report.pairs if p.a.split == "train" and p.b.split == "test"}
+        scores = {(p.a.index, p.b.index): 1.0 - p.distance for p in report.pairs
+                  if p.a.split == "train" and p.b.split == "test"}
+        reported = set(scores)
         for j, (src, name, strength) in planted.items():
             found_by[(name, strength)].append((src, j) in reported)
         unplanted = sorted(pair for pair in reported if planted.get(pair[1], (None,))[0] != pair[0])
         contact_sheet([(train.paths[a], test.paths[b]) for a, b in unplanted[:200]], work / f"unplanted_{cls}.png")
-        summary.append({"class": cls, "images": len(train) + len(test), "planted": len(planted),
-                        "unplanted_pairs": len(unplanted), "within_split_duplicates": report.within_split_duplicates,
+        counts = unplanted_details(unplanted, train, test, planted, scores, root, labels, cls, work, args.sheet_cell)
+        summary.append({"class": cls, "images": len(train) + len(test), "planted": len(planted), **counts,
+                        "within_split_duplicates": report.within_split_duplicates,
                         "near_threshold": report.near_threshold, "seconds": round(seconds, 1)})
-        print(json.dumps(summary[-1]))
+        print(json.dumps({k: v for k, v in summary[-1].items() if k != "false_pair_keys"}))
     print("\n| transform | strength | copies | recall |\n|---|---|---|---|")
     per_transform = defaultdict(list)
+    recall_rows = []
     for (name, strength), hits in found_by.items():
         per_transform[name] += hits
+        recall_rows.append({"transform": name, "strength": strength, "copies": len(hits),
+                            "recall": round(float(np.mean(hits)), 4)})
         print(f"| {name} | {strength} | {len(hits)} | {np.mean(hits):.3f} |")
     print("\n| transform | copies | recall |\n|---|---|---|")
     for name, hits in per_transform.items():
         print(f"| {name} | {len(hits)} | {np.mean(hits):.3f} |")
+    print("\n| suite | unplanted pairs | same photo | different photos | unlabelled | false pairs | seconds |"
+          "\n|---|---|---|---|---|---|---|")
+    for s in summary:
+        print(f"| {s['class']} | {s['unplanted_pairs']} | {s['same_photo']} | {s['different_photo']} | "
+              f"{s['unlabelled']} | {s['false_pairs']} | {s['seconds']} |")
     allhits = [h for v in per_transform.values() for h in v]
     print(f"\noverall recall {np.mean(allhits):.3f} over {len(allhits)} planted copies; "
-          f"unplanted pairs per suite: {[s['unplanted_pairs'] for s in summary]}; "
-          f"seconds per suite: {[s['seconds'] for s in summary]}")
+          f"false pairs per suite (labelled different + unlabelled, labels: {args.labels}): "
+          f"{[s['false_pairs'] for s in summary]}; seconds per suite: {[s['seconds'] for s in summary]}")
+    if args.out:
+        out = {"args": {k: v for k, v in vars(args).items() if k != "mode"},
+               "recall_per_transform": {n: round(float(np.mean(h)), 4) for n, h in per_transform.items()},
+               "recall_per_strength": recall_rows,
+               "overall_recall": round(float(np.mean(allhits)), 4),
+               "suites": summary,
+               "false_pairs_note": "false_pairs = labelled different + unlabelled (unlabelled counted as false)"}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(out, indent=1))
+        print(f"summary written to {args.out}")
 
 
 # --------------------------------------------------------------------------- audit
@@ -240,6 +334,9 @@ def main(argv=None) -> None:
     ap.add_argument("--near", type=float, default=None, help="override thresholds.near")
     ap.add_argument("--candidates", type=int, default=None, help="override thresholds.candidates")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--labels", default=str(LABELS), help="labels of unplanted pairs (same / different photo)")
+    ap.add_argument("--out", default=None, help="write a JSON summary of the suite run here")
+    ap.add_argument("--sheet-cell", type=int, default=96, help="pixels per image on the numbered contact sheets")
     args = ap.parse_args(argv)
     run_suite(args) if args.mode == "suite" else run_audit(args)
 

@@ -1,0 +1,68 @@
+"""The verification's layout check: one silhouette on a differently lit sky is not a copy, while
+brightened (sky clipped to white) and lower-contrast copies still are."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance
+
+from trueval.data.samples import SampleSet
+from trueval.integrity.fingerprints import compute_prints
+from trueval.integrity.verify import Verifier
+
+
+def _bomber(top: int, bottom: int, size: int = 32) -> np.ndarray:
+    """A dark flying-wing silhouette on a plain sky shading from ``top`` to ``bottom`` (grey levels)."""
+    sky = np.linspace(top, bottom, size)[:, None] * np.ones((1, size))
+    img = Image.fromarray(np.repeat(sky[:, :, None], 3, 2).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    draw.polygon([(3, 9), (28, 5), (24, 14), (19, 12), (16, 24), (12, 18), (8, 27)], fill=(40, 40, 45))
+    draw.line([(6, 12), (22, 9)], fill=(90, 90, 95), width=1)
+    return np.asarray(img)
+
+
+def _scores(images: list[np.ndarray], layout_from: float) -> np.ndarray:
+    """Verified similarity of every image after the first to the first (aligned, no mirror or zoom)."""
+    prints = compute_prints(SampleSet("x", np.zeros(len(images), np.int64), images=np.stack(images),
+                                      sources=["gen"], name="gen"))
+    verifier = Verifier(prints.thumbs, prints.boxes, max_shift=0.2, min_overlap=0.5, layout_from=layout_from)
+    n = len(images) - 1
+    return verifier.score(np.zeros(n, np.int64), np.arange(1, n + 1), np.zeros(n, bool), np.ones(n),
+                          np.ones(n, bool), near=0.9)
+
+
+def test_same_silhouette_on_another_sky_is_not_a_copy() -> None:
+    original = _bomber(225, 150)
+    other_sky = _bomber(150, 225)  # another photo of the same shape: the sky is lit the other way
+    brighter = np.asarray(ImageEnhance.Brightness(Image.fromarray(original)).enhance(1.6))  # sky clips at 255
+    flatter = np.asarray(ImageEnhance.Contrast(Image.fromarray(original)).enhance(0.6))
+    assert (brighter[:4] == 255).all()  # the copy's upper sky is clipped: no longer one affine map
+    images = [original, other_sky, brighter, flatter]
+    band_only = _scores(images, layout_from=2.0)  # layout check never applies
+    checked = _scores(images, layout_from=0.9)
+    # the band-pass correlation alone takes the look-alike for a copy ...
+    assert band_only[0] >= 0.9
+    # ... the layout check does not, and keeps the brightened and the lower-contrast copy
+    assert checked[0] < 0.9
+    assert checked[1] >= 0.9 and checked[2] >= 0.9
+
+
+def test_layout_threshold_is_a_setting_and_zero_turns_the_check_off() -> None:
+    from trueval.integrity import IntegritySettings, run_gate
+
+    original, other_sky = _bomber(225, 150), _bomber(150, 225)
+    rng = np.random.default_rng(0)
+    fillers = [np.clip(rng.normal(128, 60, (32, 32, 3)), 0, 255).astype(np.uint8) for _ in range(6)]
+    sets = {"train": SampleSet("train", np.zeros(4, np.int64), images=np.stack([original, *fillers[:3]]),
+                               sources=["gen-train"], name="gen"),
+            "test": SampleSet("test", np.zeros(4, np.int64), images=np.stack([other_sky, *fillers[3:]]),
+                              sources=["gen-test"], name="gen")}
+
+    def pairs(layout: float) -> int:
+        settings = IntegritySettings.from_config({"cache": False, "thresholds": {"layout": layout, "adaptive": False}})
+        return sum(p.kind == "near" for p in run_gate(sets, settings, cache_dir=None, dataset="gen").pairs)
+
+    assert pairs(0.97) == 0  # the default: another photo of the silhouette
+    assert pairs(0.0) == 1  # check off: the band-pass score alone pairs them
+    assert IntegritySettings.from_config({"thresholds": {"layout": 0.5}}).digest() != \
+        IntegritySettings.from_config({}).digest()  # cached reports are per setting
