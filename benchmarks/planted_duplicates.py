@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from trueval.data.samples import SampleSet
+from trueval.core.samples import SampleSet
 from trueval.integrity import IntegritySettings, print_report, run_gate
 
 # --------------------------------------------------------------------------- transforms

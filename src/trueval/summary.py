@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from trueval.sweep.summary import MAXIMIZE, MINIMIZE, summarize_sweep
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from trueval.callbacks.nonfinite import NonFiniteLossGuard
-from trueval.utils.errors import NonFiniteLossError
+from trueval.core.errors import NonFiniteLossError
 
 
 class Regression(pl.LightningModule):

@@ -17,7 +17,7 @@ from trueval.data.gpu_augment import (
     random_hflip,
     random_rot90,
 )
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def batch(n: int = 64, c: int = 3, h: int = 8, w: int = 8, seed: int = 0) -> torch.Tensor:

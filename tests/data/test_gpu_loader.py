@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from trueval.data.gpu_loader import GpuLoader, epoch_seed, fits_on_gpu, images_to_tensor
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def dataset(n: int = 50, c: int = 3, hw: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,7 +158,7 @@ def test_lightning_trains_from_the_loader() -> None:
 
 
 def test_steps_per_call_groups_the_same_batches_in_the_same_order() -> None:
-    from trueval.data.gpu_loader import BatchGroup
+    from trueval.core.batches import BatchGroup
 
     images, targets = dataset(50)
     spec = {"crop_padding": 1, "hflip": True}

@@ -12,7 +12,7 @@ from PIL import Image
 from helpers import run_inprocess
 from trueval.data.imagefolder import ImageFolderDataModule
 from trueval.tasks.train import train
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 COLOURS = [(220, 40, 40), (40, 200, 40), (40, 40, 220)]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from trueval.data.splitting import group_stratified_split, groups_from_regex, stratified_subset
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def test_ratios_and_stratification() -> None:

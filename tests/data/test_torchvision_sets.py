@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from trueval.data.torchvision_sets import TorchvisionDataModule
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def write_idx(raw: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:

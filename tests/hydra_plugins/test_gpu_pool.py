@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hydra_plugins.trueval_gpu_pool.slots import make_slots, visible_gpus
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 APP = Path(__file__).parent / "pool_app" / "app.py"
 

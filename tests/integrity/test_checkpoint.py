@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from synthetic import NEAR, photos, save
-from trueval.data.samples import SampleSet
+from trueval.core.samples import SampleSet
 from trueval.integrity import (IntegritySettings, content_hashes, find_overlap, match_fingerprint,
                                train_fingerprint)
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from synthetic import NEAR, photos, save
-from trueval.data.samples import SampleSet
+from trueval.core.samples import SampleSet
 from trueval.integrity import IntegritySettings, print_report, run_gate
 
 NO_CACHE = IntegritySettings.from_config({"cache": False})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from synthetic import NEAR, photos
-from trueval.data.samples import SampleSet
+from trueval.core.samples import SampleSet
 from trueval.data.splitting import group_stratified_split
 from trueval.integrity import IntegritySettings, duplicate_groups, run_gate
 

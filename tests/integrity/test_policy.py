@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from synthetic import NEAR, photos
-from trueval.data.samples import SampleSet
+from trueval.core.samples import SampleSet
 from trueval.integrity import IntegritySettings, apply_policy, content_hashes, run_gate
-from trueval.utils.errors import LeakError
+from trueval.core.errors import LeakError
 
 NO_CACHE = IntegritySettings.from_config({"cache": False})
 

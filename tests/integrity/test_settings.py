@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from trueval.integrity import IntegritySettings
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def test_defaults_and_omegaconf() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance
 
-from trueval.data.samples import SampleSet
+from trueval.core.samples import SampleSet
 from trueval.integrity.fingerprints import compute_prints
 from trueval.integrity.verify import Verifier
 

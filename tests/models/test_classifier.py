@@ -12,7 +12,7 @@ from trueval.callbacks.nonfinite import NonFiniteLossGuard
 from trueval.data.gpu_loader import GpuLoader
 from trueval.models.classifier import ClassifierModule
 from trueval.models.nets.mlp import MLP
-from trueval.utils.errors import NonFiniteLossError
+from trueval.core.errors import NonFiniteLossError
 
 
 def data(n: int = 200) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,7 +10,7 @@ from torch import nn
 from helpers import requires_cuda
 from trueval.data.gpu_loader import GpuLoader
 from trueval.models.classifier import ClassifierModule
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def images(device: str, n: int = 200) -> tuple[torch.Tensor, torch.Tensor]:

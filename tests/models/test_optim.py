@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from trueval.models.optim import build_optimizer, build_scheduler
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -12,7 +12,7 @@ import pytest
 
 from trueval.sweep.summary import build_summary, infer_direction, summarize_sweep, write_summary
 from trueval.sweep.trials import split_override
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def visible_gpus(gpus: Any = None) -> list[str]:

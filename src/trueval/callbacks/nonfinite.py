@@ -15,7 +15,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from trueval.utils.errors import NonFiniteLossError
+from trueval.core.errors import NonFiniteLossError
 
 #: host check interval on accelerators when ``check_every_n_steps`` is not given
 DEFAULT_ACCELERATOR_INTERVAL = 25

@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.trainer.states import TrainerFn
 
-from trueval.data.gpu_loader import BatchGroup
+from trueval.core.batches import BatchGroup
 
 
 def batch_size_of(batch: Any) -> int:

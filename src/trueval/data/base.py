@@ -23,9 +23,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from trueval.data.datasets import SampleDataset
-from trueval.data.samples import SampleSet
+from trueval.core.samples import SampleSet
 from trueval.data.transforms import build_transform, check_spec, is_identity
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 log = logging.getLogger("trueval")
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from trueval.data.samples import SampleSet, load_image
+from trueval.core.samples import SampleSet, load_image
 
 
 class SampleDataset(Dataset):

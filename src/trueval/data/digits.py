@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from trueval.data.base import ClassificationDataModule
-from trueval.data.samples import SampleSet
+from trueval.core.samples import SampleSet
 
 
 class DigitsDataModule(ClassificationDataModule):

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 PAD_MODES = ("reflect", "zero")
 

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from trueval.data.gpu_augment import AugmentSpec, augment_batch, normalization_constants, normalize_with, parse_spec
-from trueval.utils.errors import UserError
+from trueval.core.batches import BatchGroup
+from trueval.core.errors import UserError
 
 # share of the currently free GPU memory that a dataset may take and still count as "fits":
 # the rest is for the model, activations, optimizer state and the allocator's slack
@@ -56,18 +57,6 @@ def images_to_tensor(images: np.ndarray | torch.Tensor, device: torch.device | s
 def epoch_seed(seed: int, epoch: int) -> int:
     """A well-mixed 63-bit seed per (run seed, epoch): nearby seeds give unrelated streams."""
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)]).generate_state(2, np.uint64)[0] >> np.uint64(1))
-
-
-class BatchGroup(tuple):
-    """Consecutive batches handed to one ``training_step`` call (``steps_per_call`` > 1).
-
-    A tuple subclass, so Lightning's device-transfer helpers pass it through (the batches are
-    already on the device) and callbacks can tell a group from a single ``(x, y)`` batch.
-    """
-
-    @property
-    def num_samples(self) -> int:
-        return sum(int(b[0].shape[0]) for b in self)
 
 
 class EpochSampler:

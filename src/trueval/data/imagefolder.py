@@ -21,8 +21,8 @@ from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from trueval.data.base import ClassificationDataModule
-from trueval.data.samples import SampleSet, load_image, resolve
-from trueval.utils.errors import UserError
+from trueval.core.samples import SampleSet, load_image, resolve
+from trueval.core.errors import UserError
 
 log = logging.getLogger("trueval")
 

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def group_stratified_split(targets: Sequence[int] | np.ndarray, groups: Sequence[int] | np.ndarray | None,

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from trueval.data.base import ClassificationDataModule
-from trueval.data.samples import SampleSet, resolve
-from trueval.utils.errors import UserError
+from trueval.core.samples import SampleSet, resolve
+from trueval.core.errors import UserError
 
 # where torchvision expects each dataset's files under data_dir, for the error message
 _EXPECTED = {

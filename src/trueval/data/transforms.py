@@ -16,7 +16,7 @@ AUGMENT_KEYS = ("crop_padding", "hflip", "rot90", "cutout")
 
 def check_spec(spec: Mapping[str, Any] | None, split: str) -> dict[str, Any]:
     """Validated augmentation options of one split (missing keys mean off)."""
-    from trueval.utils.errors import UserError
+    from trueval.core.errors import UserError
 
     spec = dict(spec or {})
     unknown = set(spec) - set(AUGMENT_KEYS)

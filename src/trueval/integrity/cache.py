@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from trueval.data.samples import SampleSet
+from trueval.core.samples import SampleSet
 from trueval.integrity.fingerprints import Prints
 
 _MEMO = "_trueval_digest"

@@ -17,12 +17,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from trueval.data.samples import SampleSet
+from trueval.core.samples import SampleSet
 from trueval.integrity.cache import GateCache, split_digest
 from trueval.integrity.fingerprints import THUMB, Prints, compute_prints, resized
 from trueval.integrity.near_duplicates import near_pairs
 from trueval.integrity.settings import IntegritySettings
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 VERSION = 1
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trueval.data.samples import SampleSet, load_image
+from trueval.core.samples import SampleSet, load_image
 
 THUMB = 32
 # luma weights of ITU-R BT.601, the ones PIL's convert("L") uses

@@ -17,7 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
-from trueval.data.samples import SampleSet
+from trueval.core.samples import SampleSet
 from trueval.integrity.cache import GateCache, split_digest
 from trueval.integrity.fingerprints import Prints, compute_prints, resized
 from trueval.integrity.near_duplicates import near_pairs

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trueval.data.samples import SampleSet
+from trueval.core.samples import SampleSet
 from trueval.integrity.cache import GateCache, split_digest
 from trueval.integrity.fingerprints import compute_prints, resized
 from trueval.integrity.gate import _attach, _identities, identical_groups

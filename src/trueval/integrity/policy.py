@@ -13,10 +13,10 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from trueval.data.samples import SampleSet
+from trueval.core.samples import SampleSet
 from trueval.integrity.report import LeakReport
 from trueval.integrity.settings import POLICIES
-from trueval.utils.errors import LeakError, UserError
+from trueval.core.errors import LeakError, UserError
 
 _RANK = {"train": 0, "val": 1, "test": 2}
 KEY = "data.integrity.policy"

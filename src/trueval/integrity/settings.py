@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 POLICIES = ("fail", "warn", "drop")
 KEY = "data.integrity"

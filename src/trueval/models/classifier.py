@@ -18,10 +18,10 @@ from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score,
                                          MulticlassPrecision, MulticlassRecall)
 
-from trueval.data.gpu_loader import BatchGroup
+from trueval.core.batches import BatchGroup
 from trueval.models.cuda_graph import GraphedTrainingForward
 from trueval.models.optim import optimization
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 log = logging.getLogger("trueval")
 

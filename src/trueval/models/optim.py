@@ -14,7 +14,7 @@ import torch
 from timm.optim import create_optimizer_v2
 from torch import nn
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 _OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 

@@ -40,7 +40,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

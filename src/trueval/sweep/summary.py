@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from trueval.sweep.trials import FAILED, INCOMPLETE, OK, TrialRecord, collect_trials
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 MAXIMIZE, MINIMIZE = "maximize", "minimize"
 DEFAULT_METRIC = "val/acc_best"

@@ -14,7 +14,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 log = logging.getLogger("trueval")
 

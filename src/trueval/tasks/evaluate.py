@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from trueval.tasks import artifacts
 from trueval.tasks.builders import (accelerator_is_cuda, build_callbacks, build_datamodule, build_loggers,
                                     build_module, build_trainer)
-from trueval.utils.errors import LeakError, UserError
+from trueval.core.errors import LeakError, UserError
 from trueval.utils.run_record import RunRecord
 
 log = logging.getLogger("trueval")

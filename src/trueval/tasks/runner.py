@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 from trueval.utils.run_record import RunRecord
 
 log = logging.getLogger("trueval")

@@ -12,7 +12,7 @@ import torch
 
 from trueval.data.detection import YoloDataModule
 from trueval.data.detection.synthetic import write_synthetic_yolo
-from trueval.utils.errors import LeakError, UserError
+from trueval.core.errors import LeakError, UserError
 
 
 @pytest.fixture()

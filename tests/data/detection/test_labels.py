@@ -6,7 +6,7 @@ import pytest
 from trueval.data.detection.labels import (ImageLabels, apply_label_policy, find_orphan_labels,
                                            read_label_file, read_split_labels)
 from trueval.data.detection.yolo_yaml import label_path_for
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 GOOD = "0 0.5 0.5 0.2 0.2"
 

@@ -7,7 +7,7 @@ import torch
 from trueval.data.detection.boxes import to_bounding_boxes
 from trueval.data.detection.dataset import detection_collate
 from trueval.data.detection.transforms import build_detection_transform, check_augment
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def _scene(h=60, w=100):

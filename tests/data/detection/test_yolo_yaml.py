@@ -6,7 +6,7 @@ import pytest
 
 from trueval.data.detection.synthetic import write_synthetic_yolo
 from trueval.data.detection.yolo_yaml import label_path_for, load_yolo_yaml, resolve_split
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 @pytest.fixture()

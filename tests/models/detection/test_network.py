@@ -6,7 +6,7 @@ import torch
 from trueval.models.detection.architectures import ARCHITECTURES
 from trueval.models.detection.losses import STABLE_NAMES, eval_losses, rename_losses
 from trueval.models.detection.network import build_detector
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 @pytest.fixture(autouse=True)

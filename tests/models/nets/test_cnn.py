@@ -8,7 +8,7 @@ from torch import nn
 
 from trueval.models.nets.blocks import BasicBlock
 from trueval.models.nets.cnn import CNN, split_evenly
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def main_path_layers(net: nn.Module) -> int:

@@ -9,7 +9,7 @@ import torch
 import torchvision
 
 from trueval.models.nets.external import ExternalNet, TimmNet, TorchvisionNet
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 @pytest.fixture(autouse=True)

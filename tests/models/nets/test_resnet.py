@@ -9,7 +9,7 @@ from torch import nn
 
 from trueval.models.nets.blocks import CBAM, BasicBlock, Bottleneck
 from trueval.models.nets.resnet import ResNet
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def n_params(net: nn.Module) -> int:

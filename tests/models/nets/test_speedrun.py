@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from trueval.models.nets.speedrun import DiracConv2d, ShiftOnlyBatchNorm, SpeedrunNet, patch_whitening_weights
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def correlated_images(n: int = 32, c: int = 3, hw: int = 16, seed: int = 0) -> torch.Tensor:

@@ -30,8 +30,8 @@ from trueval.data.detection.labels import (ImageLabels, LabelProblem, POLICIES, 
 from trueval.data.detection.report import data_report, print_report
 from trueval.data.detection.transforms import RESIZE_MODES, build_detection_transform, check_augment
 from trueval.data.detection.yolo_yaml import SPLIT_KEYS, YoloSpec, label_path_for, load_yolo_yaml, resolve_split
-from trueval.data.samples import SampleSet, resolve
-from trueval.utils.errors import UserError
+from trueval.core.samples import SampleSet, resolve
+from trueval.core.errors import UserError
 
 log = logging.getLogger("trueval")
 

@@ -12,7 +12,7 @@ from torchvision.io import ImageReadMode, decode_image
 
 from trueval.data.detection.boxes import to_bounding_boxes, yolo_to_xyxy
 from trueval.data.detection.labels import ImageLabels
-from trueval.data.samples import load_image
+from trueval.core.samples import load_image
 
 
 class DetectionDataset(Dataset):

@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

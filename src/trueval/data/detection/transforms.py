@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import torch
 from torchvision.transforms import v2
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 RESIZE_MODES = ("letterbox", "stretch")
 AUGMENT_DEFAULTS: dict[str, Any] = {

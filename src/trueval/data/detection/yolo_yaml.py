@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from trueval.data.samples import resolve
-from trueval.utils.errors import UserError
+from trueval.core.samples import resolve
+from trueval.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops import misc as misc_ops
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 NORMS = ("batch", "group", "frozen")
 

@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from trueval.models.detection.module import DetectorModule
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 log = logging.getLogger("trueval")
 

@@ -11,7 +11,7 @@ from torchvision.models import detection as tvd
 
 from trueval.models.detection.architectures import FAMILY_DEFAULTS, architecture, set_input_size
 from trueval.models.detection.weights import load_local_weights
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def build_detector(

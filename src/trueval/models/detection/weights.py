@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 log = logging.getLogger("trueval")
 

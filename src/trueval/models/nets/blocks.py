@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from trueval.models.nets.mlp import activation_layer
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 # Inputs at most this large (shorter side, pixels) get the CIFAR stem (3x3, stride 1, no pooling);
 # larger ones the ImageNet stem (7x7, stride 2, max-pool), which cuts the resolution by 4.

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from trueval.models.nets.blocks import BasicBlock, ConvLayer, Stem, classifier_head, init_conv_weights, stem_kind
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def split_evenly(total: int, parts: int) -> list[int]:

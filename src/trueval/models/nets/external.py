@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

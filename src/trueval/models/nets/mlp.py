@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh,
                 "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from trueval.models.nets.blocks import BasicBlock, Bottleneck, Stem, classifier_head, init_conv_weights, stem_kind
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 # depth -> (block, blocks per stage) of He et al. (2016), Table 1
 IMAGENET_LAYOUTS: dict[int, tuple[str, list[int]]] = {

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 class DiracConv2d(nn.Conv2d):

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from trueval.utils.errors import UserError
+from trueval.core.errors import UserError
 
 
 def load_image(path: str, mode: str | None = None) -> np.ndarray:
