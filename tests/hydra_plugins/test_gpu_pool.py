@@ -140,3 +140,35 @@ def test_worker_killed_mid_trial_fails_that_trial_and_the_slot_gets_a_fresh_work
     metrics = json.loads((tmp_path / "sweep" / "1" / "metrics.json").read_text())
     assert metrics["status"] == "failed" and "killed by SIGKILL" in metrics["error"]
     assert "value=2" in metrics["overrides"]
+
+
+@pytest.mark.slow
+def test_trials_find_the_plugin_from_a_checkout_that_is_not_installed(tmp_path: Path) -> None:
+    """`python train.py -m hydra/launcher=gpu_pool` from a checkout that pip never installed.
+
+    A fresh virtual environment sees this one's packages through a .pth line (.pth files inside that
+    directory, such as the editable install of trueval, are not read), so only the checkout's own
+    ``src`` (which train.py puts on sys.path) holds trueval: the trial workers must find the plugin
+    where the parent process found it."""
+    import sysconfig
+    import venv
+
+    root = Path(__file__).resolve().parents[2]
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    probe = subprocess.run([str(python), "-c", "import torch, hydra; import trueval"], capture_output=True, text=True)
+    assert "No module named 'trueval'" in probe.stderr, probe.stderr
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [str(python), str(root / "train.py"), "-m", "hydra/launcher=gpu_pool", "hydra.launcher.jobs_per_gpu=2",
+         "hydra.launcher.gpus=[]", "seed=1,2", "trainer.max_epochs=1", "trainer.accelerator=cpu",
+         "extras.print_config=false", f"paths.log_dir={tmp_path / 'logs'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outs = [p.read_text()[-1500:] for p in (tmp_path / "sweep").glob("*/trial.out")]
+    statuses = [json.loads(p.read_text())["status"] for p in sorted((tmp_path / "sweep").glob("*/metrics.json"))]
+    assert statuses == ["ok", "ok"], outs

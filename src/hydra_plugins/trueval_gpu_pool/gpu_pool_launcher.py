@@ -165,6 +165,10 @@ class GpuPoolLauncher(Launcher):
     def _base_env(self, n_slots: int) -> dict[str, str]:
         env = dict(os.environ)
         env[SYS_PATH_ENV] = json.dumps([p for p in sys.path if p])
+        # `python -m <worker>` must find this plugin before the worker can extend sys.path: put the
+        # directory this process imported it from (a checkout's src/ when nothing was pip-installed) first
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([package_root, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]))
         env[APP_COMMAND_ENV] = json.dumps(app_command())
         threads = self.threads_per_job or max(1, (os.cpu_count() or 1) // n_slots)
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
