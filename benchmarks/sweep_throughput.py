@@ -1,10 +1,11 @@
-"""Trials per hour of a 16-trial MLP-on-MNIST sweep: 4 trials at once per GPU against one at a time.
+"""Trials per hour of a 16-trial MLP-on-MNIST sweep: 1, 4 or 8 trials at once per GPU against one at a time.
 
     python benchmarks/sweep_throughput.py --mnist ../shared/data/mnist --out /tmp/sweep_bench
 
 Runs the same grid (4 optimizers x 2 learning rates x 2 batch sizes) twice through train.py:
 ``basic``: Hydra's default launcher, one trial after the other in one process; ``pool4``:
-``hydra/launcher=gpu_pool hydra.launcher.jobs_per_gpu=4``, four trial processes per GPU. Prints and
+``hydra/launcher=gpu_pool hydra.launcher.jobs_per_gpu=4``, four trial processes per GPU (``pool1``,
+``pool8``: one, eight; `--modes basic,pool1,pool4,pool8`). Prints and
 writes ``sweep_throughput.json`` (wall seconds, trials per hour, speed-up, mean trial seconds,
 accuracy, GPU utilisation). ``--smoke`` runs a 4-trial CPU version on scikit-learn's digits, to
 check the script itself on a machine without a GPU.
@@ -35,6 +36,7 @@ MODES = {
     "basic": [],
     "pool1": ["hydra/launcher=gpu_pool", "hydra.launcher.jobs_per_gpu=1"],
     "pool4": ["hydra/launcher=gpu_pool", "hydra.launcher.jobs_per_gpu=4"],
+    "pool8": ["hydra/launcher=gpu_pool", "hydra.launcher.jobs_per_gpu=8"],
 }
 
 
