@@ -139,3 +139,21 @@ def test_speedrun_experiment_composes_into_a_network(tmp_path: Path) -> None:
     net = build_network(cfg.model, (3, 32, 32), 10)
     assert type(net).__name__ == "SpeedrunNet"
     assert net.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_command_phases_split_a_run_from_its_own_records(tmp_path: Path) -> None:
+    """The phases stage reads where a whole command's seconds went from metrics.json and leak_report.json."""
+    speed = load_speed()
+    run = tmp_path / "run"
+    run.mkdir()
+    script = (
+        "import json, pathlib, time; time.sleep(0.3); d = pathlib.Path(%r);"
+        "(d / 'metrics.json').write_text(json.dumps({'wall_seconds': 0.1, 'metrics': {'time/total_seconds': 0.04,"
+        " 'time/data_setup_seconds': 0.03, 'time/first_epoch_seconds': 0.02, 'time/epoch_seconds': 0.01, 'test/acc': 0.5}}));"
+        "(d / 'leak_report.json').write_text(json.dumps({'seconds': 0.02}))" % str(run))
+    phases = speed.command_phases([sys.executable, "-c", script], run)
+    assert phases["command_wall_s"] >= 0.3 and phases["import_and_compose_s"] == round(phases["command_wall_s"] - 0.1, 2)
+    assert (phases["gate_s"], phases["fit_s"], phases["first_epoch_s"], phases["test_acc"]) == (0.02, 0.04, 0.02, 0.5)
+    assert phases["rest_of_run_s"] == 0.03
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        speed.command_phases([sys.executable, "-c", "raise SystemExit(3)"], run)

@@ -62,3 +62,10 @@ def test_a_small_sweep_writes_the_table_and_training_error_curves(tmp_path: Path
     assert (sweep / "he2015.png").stat().st_size > 10_000
     assert "| residual20 | 20 | yes |" in (sweep / "he2015.md").read_text()
     assert json.loads(next(sweep.glob("*/metrics.json")).read_text())["status"] == "ok"
+
+
+def test_verdict_averages_seeds_of_one_network() -> None:
+    trials = [he2015.Trial(net=f"residual{d}", depth=d, residual=True, test_error=e, paper_test_error=None,
+                           final_train_error=None, epochs=0, seconds=None, status="ok", job=str(i))
+              for i, (d, e) in enumerate([(20, 9.0), (20, 8.0), (56, 8.8), (56, 8.0)])]
+    assert "residual networks get better with depth: holds (20 layers 8.50% -> 56 layers 8.40%)" in "\n".join(he2015.verdict(trials))

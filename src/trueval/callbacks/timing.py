@@ -105,6 +105,8 @@ class EpochTimer(pl.Callback):
         return {
             "time/epoch_seconds": self.epoch_seconds[-1],
             "time/epoch_seconds_mean": sum(self.epoch_seconds) / len(self.epoch_seconds),
+            # the first epoch pays cuDNN autotuning, CUDA-graph recording and compilation
+            "time/first_epoch_seconds": self.epoch_seconds[0],
             "time/samples_per_second": self.samples_per_second[-1],
             "time/total_seconds": self.total_seconds,
         }

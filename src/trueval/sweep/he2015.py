@@ -117,8 +117,12 @@ def markdown_table(trials: list[Trial]) -> str:
 def verdict(trials: list[Trial]) -> list[str]:
     """The paper's qualitative claims, checked on these trials (True/False per claim, or unknown)."""
     def errors(residual: bool) -> list[tuple[int, float]]:
-        return sorted((t.depth, t.test_error) for t in trials
-                      if t.residual == residual and t.depth is not None and t.test_error is not None)
+        """(depth, mean test error over the trials of that depth): seeds of one network are averaged."""
+        by_depth: dict[int, list[float]] = {}
+        for t in trials:
+            if t.residual == residual and t.depth is not None and t.test_error is not None:
+                by_depth.setdefault(t.depth, []).append(t.test_error)
+        return sorted((d, sum(v) / len(v)) for d, v in by_depth.items())
 
     def claim(text: str, points: list[tuple[int, float]], worse_with_depth: bool) -> str:
         if len(points) < 2:
