@@ -35,6 +35,8 @@ CLASS_PACKAGES = (
 FACTORIES = frozenset({
     "pytorch_lightning.Trainer",
     "trueval.models.detection.build_detector",
+    "trueval.models.nets.external.TimmNet",  # timm.create_model / torchvision.models.get_model by name
+    "trueval.models.nets.external.TorchvisionNet",
     "trueval.callbacks.progress.make_progress_bar",
 })
 
