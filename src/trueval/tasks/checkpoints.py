@@ -32,7 +32,7 @@ def load_checkpoint(path: str | None) -> dict[str, Any]:
         raise UserError("is not a file (give the .ckpt file, e.g. <run dir>/checkpoints/last.ckpt)", key=KEY,
                         path=str(file))
     if file.stat().st_size == 0:
-        raise UserError("the checkpoint file is empty (0 bytes): its save was cut short (full disk, killed job)",
+        raise UserError("the checkpoint file is empty (0 bytes), probably a save cut short (full disk, killed job)",
                         key=KEY, path=str(file))
     try:
         ckpt = torch.load(file, map_location="cpu", weights_only=True)
@@ -110,12 +110,12 @@ def _class_difference(stored: list[str], ours: list[str]) -> str:
         first = next(i for i, (a, b) in enumerate(zip(stored, ours)) if a != b)
         return (f"the data has the checkpoint's {len(ours)} classes in another order (label {first} is "
                 f"{ours[first]!r} in the data, {stored[first]!r} in the checkpoint): scores would be against "
-                "shuffled labels")
+                "shuffled labels.")
     gone = [c for c in stored if c not in ours]
     new = [c for c in ours if c not in stored]
     return (f"the data's classes are not the checkpoint's ({len(ours)} in the data, {len(stored)} in the "
             f"checkpoint): not in the data {_few(gone)}; not in the checkpoint {_few(new)}. Renamed class "
-            "folders would be scored against shuffled labels")
+            "folders would be scored against shuffled labels; evaluate on data with the checkpoint's class names.")
 
 
 def _few(names: list[str], n: int = 5) -> str:
