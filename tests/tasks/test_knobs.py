@@ -16,7 +16,7 @@ from trueval.tasks.knobs import check_knobs
 BAD = [("optimizer.lr", "abc"), ("optimizer.lr", 0), ("seed", "abc"), ("optimizer.momentum", -3),
        ("data.batch_size", "abc"), ("data.batch_size", 8.5), ("trainer.max_epochs", "abc"),
        ("trainer.limit_train_batches", 2.5), ("optimizer.nesterov", "yes"), ("loss.label_smoothing", 1.0),
-       ("optimizer.lr", float("nan")), ("data.fraction", True)]
+       ("optimizer.lr", float("nan")), ("data.fraction", True), ("tta.translate", "abc")]
 
 
 def test_bad_values_name_their_key(tmp_path: Path) -> None:
@@ -31,12 +31,14 @@ def test_bad_values_name_their_key(tmp_path: Path) -> None:
 
 
 def test_nulls_and_words_where_allowed(tmp_path: Path) -> None:
-    check_knobs({"data": {"num_workers": "auto", "image_size": None}, "optimizer": {"fused": "auto", "betas": [0.9, 0.99]},
+    check_knobs({"data": {"num_workers": "auto", "image_size": None},
+                 "optimizer": {"fused": "auto", "betas": [0.9, 0.99]},
                  "trainer": {"max_epochs": None, "limit_val_batches": 0.5, "limit_train_batches": 3}, "seed": None})
     with pytest.raises(UserError, match="optimizer.betas"):
         check_knobs({"optimizer": {"betas": [0.9]}})
     with pytest.raises(UserError, match="data.batch_size"):
         check_knobs({"data": {"batch_size": None}})
+    check_knobs(compose_cfg("eval", ["ckpt_path=x.ckpt"], tmp_path / "eval"))  # eval's nulls (tta) pass
 
 
 @pytest.mark.slow

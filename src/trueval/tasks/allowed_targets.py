@@ -64,7 +64,8 @@ def iter_targets(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 def check_target(target: Any, key: str, path: str | None = None) -> None:
     """Raise ``UserError`` naming ``key`` (and the file ``path`` it came from) unless ``target``
     is an allowed constructor."""
-    name = target if isinstance(target, str) else f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
+    name = target if isinstance(target, str) else \
+        f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
     if name in FACTORIES:
         return
     # the string is checked before anything is imported: importing a module can run code too

@@ -119,5 +119,6 @@ def _class_difference(stored: list[str], ours: list[str]) -> str:
 
 
 def _few(names: list[str], n: int = 5) -> str:
-    return "[" + ", ".join(repr(x) for x in names[:n]) + (f", ... {len(names) - n} more" if len(names) > n else "") + "]"
+    more = f", ... {len(names) - n} more" if len(names) > n else ""
+    return "[" + ", ".join(repr(x) for x in names[:n]) + more + "]"
 

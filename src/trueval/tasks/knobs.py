@@ -63,6 +63,8 @@ KNOBS: dict[str, Knob] = {
     "data.image_size": Knob(INT, lo=1, none=True),
     "data.seed": Knob(INT, lo=0, hi=2**32 - 1, none=True),
     "loss.label_smoothing": Knob(FLOAT, lo=0, hi=1, hi_open=True),
+    "tta.hflip": Knob(BOOL, none=True),  # null in eval.yaml: keep the checkpoint's
+    "tta.translate": Knob(INT, lo=0, none=True),
     "trainer.max_epochs": Knob(INT, lo=-1, none=True),
     "trainer.min_epochs": Knob(INT, lo=0, none=True),
     "trainer.max_steps": Knob(INT, lo=-1),
