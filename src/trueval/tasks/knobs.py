@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from trueval.core.errors import UserError
 
@@ -85,7 +85,7 @@ def check_knobs(cfg: DictConfig | dict[str, Any]) -> None:
         if value is _MISSING:
             continue
         if knob.items:
-            if not isinstance(value, (list, tuple)) and not OmegaConf.is_list(value) or len(value) != knob.items:
+            if not isinstance(value, (list, tuple, ListConfig)) or len(value) != knob.items:
                 raise UserError(f"must be a list of {knob.items} numbers, got {value!r}", key=key)
             for item in value:
                 _check(item, knob, key)
@@ -156,12 +156,16 @@ def _as_number(value: Any, knob: Knob) -> int | float | bool | None:
 
 def _describe(knob: Knob) -> str:
     kind = {INT: "an integer", FLOAT: "a number", BOOL: "true or false",
-            COUNT_OR_FRACTION: "a batch count (integer) or a fraction between 0 and 1"}[knob.kind]
+            COUNT_OR_FRACTION: "a batch count (integer >= 0) or a fraction between 0 and 1"}[knob.kind]
     bounds = []
     if knob.lo is not None:
-        bounds.append(f"{'>' if knob.lo_open else '>='} {knob.lo:g}")
-    if knob.hi is not None and knob.kind != COUNT_OR_FRACTION:
-        bounds.append(f"{'<' if knob.hi_open else '<='} {knob.hi:g}")
+        bounds.append(f"{'>' if knob.lo_open else '>='} {_num(knob.lo)}")
+    if knob.hi is not None:
+        bounds.append(f"{'<' if knob.hi_open else '<='} {_num(knob.hi)}")
     extras = [*(repr(w) for w in knob.words), *(["null"] if knob.none else [])]
-    text = kind + (" " + " and ".join(bounds) if bounds and knob.kind != BOOL else "")
+    text = kind + (" " + " and ".join(bounds) if bounds and knob.kind not in (BOOL, COUNT_OR_FRACTION) else "")
     return text + (f" (or {' or '.join(extras)})" if extras else "")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
