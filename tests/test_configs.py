@@ -45,6 +45,9 @@ def test_compose_option(group: str, option: str, tmp_path: Path) -> None:
         assert key in container
     assert container["optimizer"]["lr"] > 0
     assert isinstance(container["data"]["batch_size"], int)
+    from trueval.tasks.knobs import check_knobs
+
+    check_knobs(cfg)  # every option's values have the types and ranges the knobs table expects
 
 
 @pytest.mark.parametrize("name", ["eval", "audit"])

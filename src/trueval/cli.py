@@ -15,13 +15,14 @@ def main(name: str, root: Path) -> None:
     import hydra
     from omegaconf import DictConfig
 
+    from trueval.tasks.knobs import with_checked_knobs
     from trueval.tasks.runner import run_task
     from trueval.utils.resolvers import register_resolvers
 
     os.environ.setdefault("PROJECT_ROOT", str(root))
     register_resolvers()
     module, func = TASKS[name].split(":")
-    task = getattr(importlib.import_module(module), func)
+    task = with_checked_knobs(getattr(importlib.import_module(module), func))
 
     @hydra.main(version_base="1.3", config_path=str(root / "configs"), config_name=name)
     def _main(cfg: DictConfig) -> float:

@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from trueval.core.errors import UserError
+from trueval.tasks.allowed_targets import check_targets
 
 log = logging.getLogger("trueval")
 
@@ -22,7 +23,12 @@ NON_NETWORK_KEYS = ("compile", "cuda_graph", "channels_last")
 
 
 def _instantiate(node: DictConfig | Mapping[str, Any], key: str, **kwargs: Any) -> Any:
-    """hydra.utils.instantiate, with bad targets and arguments reported as the config key."""
+    """hydra.utils.instantiate, with bad targets and arguments reported as the config key.
+
+    Every object built from a config comes through here, so the allow-list of constructors is
+    checked here once (a checkpoint's stored config is data and must not choose what runs).
+    """
+    check_targets(node, key)
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as exc:
@@ -33,7 +39,10 @@ def _instantiate(node: DictConfig | Mapping[str, Any], key: str, **kwargs: Any) 
 
 
 def build_datamodule(data_cfg: DictConfig) -> pl.LightningDataModule:
-    return _instantiate(data_cfg, "data", _recursive_=False, _convert_="all")
+    dm = _instantiate(data_cfg, "data", _recursive_=False, _convert_="all")
+    if not isinstance(dm, pl.LightningDataModule):
+        raise UserError(f"data._target_ must build a LightningDataModule, got {type(dm).__name__}", key="data._target_")
+    return dm
 
 
 def network_config(model_cfg: DictConfig | Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

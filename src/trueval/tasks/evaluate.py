@@ -12,32 +12,17 @@ import math
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from trueval.tasks import artifacts
 from trueval.tasks.builders import (accelerator_is_cuda, build_callbacks, build_datamodule, build_loggers,
                                     build_module, build_trainer)
-from trueval.core.errors import LeakError, UserError
+from trueval.tasks.checkpoints import check_fits_data, check_weights_fit, load_checkpoint
+from trueval.tasks.knobs import check_knobs
+from trueval.core.errors import LeakError
 from trueval.utils.run_record import RunRecord
 
 log = logging.getLogger("trueval")
-
-
-def load_checkpoint(path: str | None) -> dict[str, Any]:
-    """torch.load with weights_only=True; missing or foreign files are user errors."""
-    if not path:
-        raise UserError("no checkpoint given: python eval.py ckpt_path=<file.ckpt>", key="ckpt_path")
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise UserError("checkpoint file does not exist", key="ckpt_path", path=str(file))
-    try:
-        ckpt = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"cannot load checkpoint with weights_only=True: {exc}", key="ckpt_path", path=str(file)) from exc
-    if "hyper_parameters" not in ckpt or "cfg" not in ckpt.get("hyper_parameters", {}):
-        raise UserError("not a trueval checkpoint (no stored run config)", key="ckpt_path", path=str(file))
-    return ckpt
 
 
 def _check_test_overlap(dm: Any, ckpt: dict[str, Any], record: RunRecord | None) -> None:
@@ -97,23 +82,30 @@ def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
             if cfg.get("tta", {}).get(key) is not None:
                 tta[key] = cast(cfg.tta[key])
         train_cfg.tta = tta
+        if "model" in train_cfg:
+            # the weights come from the checkpoint: never re-read (or download) model.weights
+            for key, off in (("weights", None), ("weights_backbone", None), ("download", False)):
+                if key in train_cfg.model:
+                    train_cfg.model[key] = off
+    check_knobs(train_cfg)  # the data overrides merged over the checkpoint's config
     dm = build_datamodule(train_cfg.data)
     try:
         dm.setup("test")
     finally:
         artifacts.write_integrity(dm, run_dir, record)
+    is_detection = getattr(dm, "task", "classification") == "detection"
+    check_fits_data(ckpt["hyper_parameters"], dm.class_names, None if is_detection else dm.in_shape,
+                    str(cfg.ckpt_path))
     _check_test_overlap(dm, ckpt, record)
-    if getattr(dm, "task", "classification") == "detection":
+    if is_detection:
         from trueval.models.detection import build_detection_module
 
         # the weights come from the checkpoint: do not re-read model.weights files
         module = build_detection_module(train_cfg, dm, load_weights=False)
     else:
         module = build_module(train_cfg, dm, str(run_dir), accelerator_is_cuda(cfg.trainer))
-    missing, unexpected = module.load_state_dict(ckpt["state_dict"], strict=False)
-    if missing or unexpected:
-        raise UserError(f"checkpoint weights do not fit the network: missing {missing[:3]}, unexpected {unexpected[:3]}",
-                        key="ckpt_path", path=str(cfg.ckpt_path))
+    check_weights_fit(module, ckpt["state_dict"], str(cfg.ckpt_path))
+    module.load_state_dict(ckpt["state_dict"])
     callbacks = build_callbacks(cfg.get("callbacks"))
     loggers = build_loggers(cfg.get("logger"))
     trainer = build_trainer(cfg, callbacks, loggers)
