@@ -261,6 +261,8 @@ def print_leaderboard(summary: SweepSummary, console: Any = None, limit: int = 3
     from rich.console import Console
     from rich.table import Table
 
+    from trueval.utils.console import print_whole
+
     console = console or Console()
     keys = _shown_keys(summary)
     metrics = summary.headline_metrics
@@ -277,7 +279,7 @@ def print_leaderboard(summary: SweepSummary, console: Any = None, limit: int = 3
             *(_fmt(trial.metrics.get(m)) for m in metrics),
             "" if trial.seconds is None else f"{trial.seconds:.0f}", error,
         )
-    console.print(table)
+    print_whole(table, console)
     if len(summary.trials) > limit:
         console.print(f"... {len(summary.trials) - limit} more trials in summary.csv")
     if summary.groups:
@@ -288,7 +290,7 @@ def print_leaderboard(summary: SweepSummary, console: Any = None, limit: int = 3
         for g in summary.groups[:limit]:
             grouped.add_row(*(g.overrides.get(k, "") for k in group_keys), f"{g.n_ok}/{g.n_total}",
                             *(f"{_fmt(g.mean[m])} ± {_fmt(g.std[m])}" for m in metrics))
-        console.print(grouped)
+        print_whole(grouped, console)
 
 
 def _write_atomic(path: Path, text: str) -> None:
