@@ -57,8 +57,9 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env.pop("TRUEVAL_UID", None)
     result = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), "-m", f"optimizer.lr={','.join(LRS)}", "data=digits", "trainer=cpu",
-         f"trainer.max_epochs={EPOCHS}", "data.num_workers=0", f"paths.log_dir={base / 'logs'}", f"paths.cache_dir={base / 'cache'}",
-         f"hydra.sweep.dir={sweep_dir}"], cwd=base, env=env, capture_output=True, text=True, timeout=600)
+         f"trainer.max_epochs={EPOCHS}", "data.num_workers=0",
+         "+trainer.limit_train_batches=5", "+trainer.limit_val_batches=2", f"paths.log_dir={base / 'logs'}",
+         f"paths.cache_dir={base / 'cache'}", f"hydra.sweep.dir={sweep_dir}"], cwd=base, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return sweep_dir
 

@@ -69,7 +69,7 @@ def metric_tags(metrics: Mapping[str, Any], optimized: str | None) -> list[str]:
     head = []
     if optimized:
         twin = "test/" + optimized.split("/", 1)[-1].removesuffix("_best")
-        head = [t for t in (twin, optimized) if t in tags]
+        head = [t for t in dict.fromkeys((twin, optimized)) if t in tags]  # eval optimises test/acc itself
     rest = sorted((t for t in tags if t not in head), key=lambda t: (not t.startswith("test/"), t))
     return head + rest
 
