@@ -23,8 +23,10 @@ install: $(STAMP) ## create .venv and install trueval with its dependencies
 train: $(STAMP) ## train the default experiment (MLP on the bundled digits) and test it
 	$(BIN)/python train.py $(ARGS)
 
+# two workers (pytest-xdist); --dist loadfile keeps a file's tests, and so its module-scoped trained
+# runs, on one worker
 test: $(STAMP) ## run the whole test suite (slow tests included)
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(ARGS)
 
 test-fast: $(STAMP) ## the tests not marked slow
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)

@@ -24,6 +24,21 @@ def test_default_train_under_a_minute_with_accuracy(tmp_path: Path) -> None:
     assert record["status"] == "ok" and record["metrics"]["test/acc"] >= 0.90
     assert record["wall_seconds"] < 60
     assert "final metrics" in proc.stdout
+    _assert_console_is_whole_and_quiet(proc.stdout + proc.stderr, record)
+
+
+def _assert_console_is_whole_and_quiet(output: str, record: dict) -> None:
+    """Piped output (CI, `| tee`): paths whole, one table of test metrics, no tree, no library noise."""
+    run_dir = str(Path(record["best_checkpoint"]).parent.parent)
+    assert len(run_dir) > 60  # long enough that an 80-column table would have cut it
+    assert run_dir in output and record["best_checkpoint"] in output
+    assert "…" not in output and "..." not in output
+    for noise in ("Tip:", "litlogger", "is deprecated", "log_every_n_steps", "DataLoader 0"):
+        assert noise not in output, noise
+    assert sum(line.split("│")[1].strip() == "test/acc" for line in output.splitlines() if line.count("│") > 2) == 1
+    # two lines of config (choices, overrides) instead of the 150-line tree, which config_tree.log keeps
+    assert "_target_" not in output and "config data=digits model=mlp optimizer=adam" in output
+    assert "config_tree.log" in output
 
 
 @pytest.mark.parametrize("args,needle", [

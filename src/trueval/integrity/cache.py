@@ -101,7 +101,7 @@ class GateCache:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.stem + ".tmp.npz")
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # parallel writers never share it
             np.savez(tmp, hashes=prints.hashes, thumbs=prints.thumbs.round().clip(0, 255).astype(np.uint8),
                      boxes=prints.boxes, contrast=prints.contrast, side=prints.side)
             os.replace(tmp, path)

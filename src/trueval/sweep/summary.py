@@ -21,6 +21,7 @@ import yaml
 
 from trueval.sweep.trials import FAILED, INCOMPLETE, OK, TrialRecord, collect_trials
 from trueval.core.errors import UserError
+from trueval.utils.resolvers import sweep_plan
 
 MAXIMIZE, MINIMIZE = "maximize", "minimize"
 DEFAULT_METRIC = "val/acc_best"
@@ -87,6 +88,20 @@ def read_objective(sweep_dir: Path) -> tuple[str | None, str | None]:
     return metric, direction
 
 
+def resolved_objective(trials: Sequence[TrialRecord]) -> str | None:
+    """``optimized_metric`` as the jobs resolved it (config.yaml), when multirun.yaml holds an
+    interpolation (its default follows the data's task)."""
+    for trial in trials:
+        path = trial.job_dir / "config.yaml"
+        try:
+            metric = (yaml.safe_load(path.read_text()) or {}).get("optimized_metric") if path.is_file() else None
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(metric, str) and "${" not in metric:
+            return metric
+    return None
+
+
 def build_summary(sweep_dir: str | os.PathLike[str], metric: str | None = None, direction: str | None = None) -> SweepSummary:
     """Collect the trials of ``sweep_dir`` and order them by ``metric``."""
     sweep_path = Path(sweep_dir)
@@ -96,6 +111,7 @@ def build_summary(sweep_dir: str | os.PathLike[str], metric: str | None = None, 
     if not trials:
         raise UserError("no job directories (with metrics.json or .hydra/overrides.yaml) found", path=str(sweep_path))
     declared_metric, declared_direction = read_objective(sweep_path)
+    declared_metric = declared_metric or resolved_objective(trials)
     metric = metric or declared_metric or DEFAULT_METRIC
     direction = direction or declared_direction or infer_direction(metric)
     if direction not in (MAXIMIZE, MINIMIZE):
@@ -103,6 +119,9 @@ def build_summary(sweep_dir: str | os.PathLike[str], metric: str | None = None, 
 
     override_keys = sorted({key for t in trials for key in t.overrides})
     varying = [k for k in override_keys if len({t.overrides.get(k) for t in trials}) > 1]
+    # in the order the user wrote them (the job names' order), then any other that happens to differ
+    written = [k for k in sweep_plan(sweep_path)[0] if k in varying]
+    varying = written + [k for k in varying if k not in written]
     metric_keys = sorted({key for t in trials for key in t.metrics} | {metric}, key=lambda k: (k != metric, k))
     ordered = sort_trials(trials, metric, direction)
     summary = SweepSummary(sweep_path, metric, direction, ordered, override_keys, varying, metric_keys)
@@ -261,6 +280,8 @@ def print_leaderboard(summary: SweepSummary, console: Any = None, limit: int = 3
     from rich.console import Console
     from rich.table import Table
 
+    from trueval.utils.console import print_whole
+
     console = console or Console()
     keys = _shown_keys(summary)
     metrics = summary.headline_metrics
@@ -277,7 +298,12 @@ def print_leaderboard(summary: SweepSummary, console: Any = None, limit: int = 3
             *(_fmt(trial.metrics.get(m)) for m in metrics),
             "" if trial.seconds is None else f"{trial.seconds:.0f}", error,
         )
-    console.print(table)
+    print_whole(table, console)
+    fixed = [k for k in summary.override_keys if k not in keys]
+    if fixed:  # the constants of the sweep, once, instead of in every job name
+        first = summary.trials[0].overrides
+        console.print("same in every trial: " + " ".join(f"{k}={first.get(k, '')}" for k in fixed),
+                      soft_wrap=True, highlight=False)
     if len(summary.trials) > limit:
         console.print(f"... {len(summary.trials) - limit} more trials in summary.csv")
     if summary.groups:
@@ -288,7 +314,7 @@ def print_leaderboard(summary: SweepSummary, console: Any = None, limit: int = 3
         for g in summary.groups[:limit]:
             grouped.add_row(*(g.overrides.get(k, "") for k in group_keys), f"{g.n_ok}/{g.n_total}",
                             *(f"{_fmt(g.mean[m])} ± {_fmt(g.std[m])}" for m in metrics))
-        console.print(grouped)
+        print_whole(grouped, console)
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -17,12 +17,20 @@ log = logging.getLogger("trueval")
 
 
 def write_config(cfg: DictConfig, run_dir: Path) -> None:
-    """The resolved config (config.yaml) and the config tree (config_tree.log; printed with extras.print_config)."""
-    from trueval.utils.console import config_tree
+    """The resolved config (config.yaml) and the config tree (config_tree.log); the console gets a
+    short header of the choices and overrides, the whole tree only with extras.print_config=true."""
+    from trueval.utils.console import config_header, config_tree, silence_library_noise
+    from trueval.utils.job import job_view
 
+    extras = cfg.get("extras") or {}
+    silence_library_noise(bool(extras.get("ignore_warnings", False)))
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    config_tree(cfg, save_to=run_dir / "config_tree.log", show=bool(cfg.get("extras", {}).get("print_config", True)))
+    show_tree = bool(extras.get("print_config", False))
+    config_tree(cfg, save_to=run_dir / "config_tree.log", show=show_tree)
+    if not show_tree:
+        job = job_view()
+        config_header(job.choices, job.overrides, run_dir / "config_tree.log")
 
 
 def write_integrity(dm: Any, run_dir: Path, record: RunRecord | None) -> None:
@@ -136,17 +144,10 @@ def finish(cfg: DictConfig, record: RunRecord | None, metrics: dict[str, Any], l
 
 
 def _log_hparams(cfg: DictConfig, loggers: list[Any], metrics: Mapping[str, Any]) -> None:
-    hp = {}
-    for group in ("data", "model", "optimizer", "scheduler"):
-        node = cfg.get(group)
-        if node is None:
-            continue
-        for key, value in OmegaConf.to_container(node, resolve=True).items():
-            if isinstance(value, (int, float, str, bool)) and key not in ("data_dir", "cache_dir", "root"):
-                hp[f"{group}.{key}"] = value
-    hp["seed"] = cfg.seed
-    final = {k: float(v) for k, v in metrics.items() if k.split("/")[0] in ("val", "test") and "/ap50/" not in k}
+    """The HParams entry (see tasks/tensorboard_hparams.py: it names the curves, it never re-logs them)."""
+    from trueval.tasks.tensorboard_hparams import write_hparams
+
     for logger in loggers:
         if isinstance(logger, pl.loggers.TensorBoardLogger):
-            logger.log_hyperparams(hp, metrics=final)
+            write_hparams(cfg, logger.experiment, metrics)
             logger.finalize("success")

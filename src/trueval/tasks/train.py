@@ -66,7 +66,7 @@ def train(cfg: DictConfig, record: RunRecord | None) -> float:
             test_trainer = build_trainer(cfg, [c for c in callbacks if isinstance(c, pl.callbacks.ProgressBar)],
                                          loggers, devices=1, num_nodes=1, strategy="auto")
         # the best checkpoint when one was saved, the final weights otherwise
-        test_trainer.test(module, datamodule=dm, ckpt_path=best or None, weights_only=True)
+        test_trainer.test(module, datamodule=dm, ckpt_path=best or None, weights_only=True, verbose=False)
         metrics.update(artifacts.scalars(test_trainer.callback_metrics, prefix="test/"))
 
     if not is_rank_zero():
