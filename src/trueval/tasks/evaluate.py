@@ -109,7 +109,7 @@ def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
     callbacks = build_callbacks(cfg.get("callbacks"))
     loggers = build_loggers(cfg.get("logger"))
     trainer = build_trainer(cfg, callbacks, loggers)
-    trainer.test(module, datamodule=dm)
+    trainer.test(module, datamodule=dm, verbose=False)  # our own table prints the metrics once
     metrics = artifacts.scalars(trainer.callback_metrics, prefix="test/")
     if record is not None:
         record.update(checkpoint=str(Path(cfg.ckpt_path).resolve()), train_digest=(ckpt.get("trueval") or {}).get("train_digest"))
