@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from trueval.tasks import artifacts
+from trueval.tasks.uncertainty import record_test_uncertainty
 from trueval.tasks.builders import (accelerator_is_cuda, build_callbacks, build_datamodule, build_loggers,
                                     build_module, build_trainer)
 from trueval.core.errors import LeakError, UserError
@@ -119,6 +120,7 @@ def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
     trainer = build_trainer(cfg, callbacks, loggers)
     trainer.test(module, datamodule=dm)
     metrics = artifacts.scalars(trainer.callback_metrics, prefix="test/")
+    record_test_uncertainty(cfg, module, dm, run_dir, record)
     if record is not None:
         record.update(checkpoint=str(Path(cfg.ckpt_path).resolve()), train_digest=(ckpt.get("trueval") or {}).get("train_digest"))
     artifacts.finish(cfg, record, metrics, loggers, str(cfg.ckpt_path))
