@@ -92,12 +92,12 @@ def align(a: Predictions, b: Predictions, name_a: str = "A", name_b: str = "B") 
         only_b = len(set(keys_b) - set(keys_a))
         raise UserError(f"{name_a} and {name_b} were tested on different samples ({len(a)} and {len(b)} test "
                         f"samples; {only_a} only in {name_a}, {only_b} only in {name_b}): a paired comparison needs "
-                        "the same test split (same data, data.split, seed and test limits)", key="test split")
+                        "the same test split (same data, data.split, seed and test limits)")
     where = {k: i for i, k in enumerate(keys_b)}
     ib = np.array([where[k] for k in keys_a], dtype=np.int64)
     ia = np.arange(len(keys_a))
     if not np.array_equal(a.target[ia], b.target[ib]):
-        raise UserError(f"{name_a} and {name_b} have the same test images with different labels", key="test split")
+        raise UserError(f"{name_a} and {name_b} have the same test images with different labels")
     return ia, ib
 
 
