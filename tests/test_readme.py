@@ -20,6 +20,7 @@ ELSEWHERE = {
     "make test": ".ci/run",
     "python train.py -m": "tests/sweep/test_sweeps_e2e.py::test_readme_sweep_commands_run_as_written",
     "python -m trueval.summary": "tests/sweep/test_summary.py",
+    "python -m trueval.compare": "tests/stats/test_kfold_e2e.py",
 }
 
 
