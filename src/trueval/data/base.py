@@ -380,7 +380,7 @@ def _check_folds(folds: Any, fold: Any) -> tuple[int | None, int | None]:
     if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
         raise UserError(f"data.folds={folds} runs one trial per fold: set data.fold to one of 0..{folds - 1}, or "
                         f"run all of them with python train.py -m data.folds={folds} 'data.fold=range({folds})' "
-                        f"(got data.fold={fold!r})", key="data.fold")
+                        + ("(data.fold is not set)" if fold is None else f"(got data.fold={fold!r})"), key="data.fold")
     return folds, fold
 
 

@@ -120,7 +120,7 @@ def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
     trainer = build_trainer(cfg, callbacks, loggers)
     trainer.test(module, datamodule=dm)
     metrics = artifacts.scalars(trainer.callback_metrics, prefix="test/")
-    record_test_uncertainty(cfg, module, dm, run_dir, record)
+    record_test_uncertainty(train_cfg, module, dm, run_dir, record)  # the training run's bootstrap settings
     if record is not None:
         record.update(checkpoint=str(Path(cfg.ckpt_path).resolve()), train_digest=(ckpt.get("trueval") or {}).get("train_digest"))
     artifacts.finish(cfg, record, metrics, loggers, str(cfg.ckpt_path))
