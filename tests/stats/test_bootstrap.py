@@ -24,7 +24,7 @@ def test_full_sample_draw_equals_the_logged_test_metrics() -> None:
     y, p = _predictions(500, 5, 0.8, seed=0)
     metrics = _metrics(5).clone(prefix="test/")
     logged = metrics(torch.nn.functional.one_hot(p, 5).float(), y)
-    draws = classification_draws(metrics, y, p, 5, torch.arange(500)[None])
+    draws = classification_draws(metrics, y, p, 5, [torch.arange(500)[None]])
     assert set(draws) == set(logged) == {"test/acc", "test/acc_macro", "test/precision_macro", "test/recall_macro",
                                          "test/f1_macro"}
     for name, value in logged.items():

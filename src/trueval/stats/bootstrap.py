@@ -15,7 +15,7 @@ recomputed on each draw:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -23,10 +23,15 @@ import torch
 LEVEL = 0.95
 
 
-def resample_indices(n: int, resamples: int, seed: int) -> torch.Tensor:
-    """``resamples`` x ``n`` indices drawn with replacement (seeded, the same on every machine)."""
+def resample_indices(n: int, resamples: int, seed: int, chunk: int = 100) -> Iterator[torch.Tensor]:
+    """Draws of ``n`` indices with replacement, ``chunk`` draws (rows) at a time: ``resamples`` in all.
+
+    Seeded, the same on every machine; in chunks so that 1,000 draws of a 50,000-image test set
+    never sit in memory at once.
+    """
     generator = torch.Generator().manual_seed(int(seed))
-    return torch.randint(0, n, (resamples, n), generator=generator)
+    for start in range(0, resamples, chunk):
+        yield torch.randint(0, n, (min(chunk, resamples - start), n), generator=generator)
 
 
 def percentile_interval(values: np.ndarray | torch.Tensor, level: float = LEVEL) -> list[float]:
@@ -75,17 +80,16 @@ def classification_intervals(metrics: Mapping[str, Any], target: np.ndarray | to
 
 
 def classification_draws(metrics: Mapping[str, Any], target: np.ndarray | torch.Tensor,
-                         pred: np.ndarray | torch.Tensor, num_classes: int, indices: torch.Tensor,
-                         chunk: int = 100) -> dict[str, torch.Tensor]:
-    """Every metric on every draw: {name: tensor of len(indices)}; ``indices`` is draws x samples."""
+                         pred: np.ndarray | torch.Tensor, num_classes: int,
+                         indices: Iterable[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Every metric on every draw: {name: one value per draw}; ``indices``: chunks of draws x samples."""
     y = torch.as_tensor(np.asarray(target), dtype=torch.long)
     p = torch.as_tensor(np.asarray(pred), dtype=torch.long)
     n, k = len(y), int(num_classes)
     reducers = {name: _reducer(metric) for name, metric in metrics.items()}
     cell = y * k + p  # the confusion-matrix cell of every sample
     draws: dict[str, list[torch.Tensor]] = {name: [] for name in reducers}
-    for start in range(0, len(indices), chunk):
-        idx = indices[start:start + chunk]
+    for idx in indices:
         b = len(idx)
         offsets = torch.arange(b)[:, None] * (k * k)
         cm = torch.bincount((cell[idx] + offsets).reshape(-1), minlength=b * k * k).reshape(b, k, k)
@@ -110,7 +114,7 @@ def detection_intervals(preds: Sequence[Mapping[str, torch.Tensor]], targets: Se
     # one IoU threshold: a tenth of the matching work of COCO's ten, and the same mAP50
     metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", iou_thresholds=[0.5])
     map50 = []
-    for idx in resample_indices(n, resamples, seed).tolist():
+    for idx in (row for rows in resample_indices(n, resamples, seed) for row in rows.tolist()):
         metric.reset()
         metric.update([preds[i] for i in idx], [targets[i] for i in idx])
         # torchmetrics reports -1 when a draw has nothing to score; the logged metric reads that as 0

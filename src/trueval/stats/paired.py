@@ -77,7 +77,7 @@ def paired_test(correct_a: np.ndarray, correct_b: np.ndarray, resamples: int = 2
     p_exact, p_mid = sign_test(a_better, b_better)
     ci = [float("nan"), float("nan")]
     if len(d):
-        draws = d[resample_indices(len(d), resamples, seed).numpy()].mean(1)
+        draws = np.concatenate([d[idx.numpy()].mean(1) for idx in resample_indices(len(d), resamples, seed)])
         ci = percentile_interval(draws, LEVEL)
     return PairedResult(n=len(d), acc_a=float(a.mean()) if len(a) else float("nan"),
                         acc_b=float(b.mean()) if len(b) else float("nan"), a_better=a_better, b_better=b_better,
