@@ -21,6 +21,7 @@ ELSEWHERE = {
     "python train.py -m": "tests/sweep/test_sweeps_e2e.py::test_readme_sweep_commands_run_as_written",
     "python -m trueval.summary": "tests/sweep/test_summary.py",
     "tensorboard --logdir": "tests/tasks/test_tensorboard.py (a real tensorboard over a sweep)",
+    "python -m trueval.compare": "tests/stats/test_kfold_e2e.py",
 }
 
 

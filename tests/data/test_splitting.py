@@ -81,3 +81,29 @@ def test_subset_keeps_groups_whole() -> None:
     assert np.bincount(targets[keep]).tolist() == [20, 20]
     with pytest.raises(UserError, match="data.fraction"):
         stratified_subset(targets, 0.0, seed=0)
+
+
+def test_kfold_folds_are_disjoint_cover_everything_and_keep_groups_whole() -> None:
+    from trueval.data.splitting import group_kfold_split
+
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 3, 300)
+    groups = rng.integers(0, 60, 300)
+    vals = []
+    for fold in range(5):
+        train, val = group_kfold_split(targets, groups, folds=5, fold=fold, seed=3)
+        assert not set(train) & set(val) and len(train) + len(val) == 300
+        assert not set(groups[train]) & set(groups[val])
+        vals.append(val)
+    assert sorted(np.concatenate(vals).tolist()) == list(range(300))
+    assert np.array_equal(group_kfold_split(targets, groups, 5, 2, seed=3)[1], vals[2])  # seeded
+
+
+def test_kfold_refuses_a_fold_out_of_range_and_too_few_groups() -> None:
+    from trueval.data.splitting import group_kfold_split
+
+    targets = np.repeat(np.arange(2), 10)
+    with pytest.raises(UserError, match="data.fold"):
+        group_kfold_split(targets, None, folds=5, fold=5, seed=0)
+    with pytest.raises(UserError, match="groups"):
+        group_kfold_split(targets, np.arange(20) % 3, folds=5, fold=0, seed=0)

@@ -32,6 +32,7 @@ def test_eval_relies_on_the_gate_for_its_own_data_and_on_the_fingerprint_for_oth
     assert same["status"] == "ok", same["error"]
     assert same["eval_overlap_check"].startswith("exact copies (the gate")
     assert same["metrics"]["test/samples"] == 12
+    assert same["ci95"]["test/acc"] == m["ci95"]["test/acc"]  # the same predictions, the same seeded draws
 
     # other data, whose test split holds a brightened copy of one of our training images
     other = tmp_path / "other"

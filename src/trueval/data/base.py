@@ -56,6 +56,8 @@ class ClassificationDataModule(pl.LightningDataModule):
         cache_dir: str | None = None,
         drop_last: bool = False,
         steps_per_call: int = 1,
+        folds: int | None = None,
+        fold: int | None = None,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -75,6 +77,7 @@ class ClassificationDataModule(pl.LightningDataModule):
             if len(split) != 3 or any(s < 0 for s in split) or abs(sum(split) - 1.0) > 1e-6:
                 raise UserError(f"split must be three non-negative ratios train/val/test summing to 1, got {split} "
                                 f"(sum {sum(split):.4g})", key="data.split")
+        self.folds, self.fold = _check_folds(folds, fold)
         self.name = name
         self.data_dir = str(data_dir)
         self.batch_size = batch_size
@@ -149,6 +152,9 @@ class ClassificationDataModule(pl.LightningDataModule):
             if "val" not in sets:
                 sets["train"], sets["val"] = self._carve_val(sets["train"])
                 self.carved = [("train", "val")]
+            elif self.folds:  # k-fold: the given train and val pooled, then folded
+                sets["train"], sets["val"] = self._carve_val(_concat(sets["train"], sets["val"]))
+                self.carved = [("train", "val")]
         if self.fraction < 1.0:
             from trueval.data.splitting import stratified_subset
 
@@ -204,18 +210,34 @@ class ClassificationDataModule(pl.LightningDataModule):
         if self.split is None:
             raise UserError(f"{self.name}: one pool of data needs ratios to split it, e.g. data.split=[0.8,0.1,0.1]",
                             key="data.split")
-        parts = group_stratified_split(pool.targets, self._groups(pool), self.split, self.seed)
+        groups = self._groups(pool)
+        parts = group_stratified_split(pool.targets, groups, self.split, self.seed)
+        if self.folds:  # k-fold: the test part as without folds; train and val are folds of the rest
+            rest = np.sort(np.concatenate(parts[:2]))
+            tr, va = self._fold_parts(pool.targets[rest], groups[rest])
+            parts = [rest[tr], rest[va], parts[2]]
         return {s: pool.subset(np.sort(idx), split=s) for s, idx in zip(SPLITS, parts)}
 
     def _carve_val(self, train: SampleSet) -> tuple[SampleSet, SampleSet]:
         """Validation carved from the training split (never from test), groups kept whole."""
         from trueval.data.splitting import group_stratified_split
 
+        if self.folds:
+            tr, va = self._fold_parts(train.targets, self._groups(train))
+            return train.subset(tr, "train"), train.subset(va, "val")
         if self.val_fraction <= 0:
             raise UserError(f"{self.name} has no validation split: set data.val_fraction > 0", key="data.val_fraction")
         tr, va = group_stratified_split(train.targets, self._groups(train), [1 - self.val_fraction, self.val_fraction],
                                         self.seed)
         return train.subset(np.sort(tr), "train"), train.subset(np.sort(va), "val")
+
+    def _fold_parts(self, targets: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """k-fold cross-validation: fold `data.fold` of `data.folds` is validation, the others train."""
+        from trueval.data.splitting import group_kfold_split
+
+        log.info("%s: k-fold cross-validation, fold %d of %d is the validation split (test split untouched)",
+                 self.name, self.fold, self.folds)
+        return group_kfold_split(targets, groups, self.folds, self.fold, self.seed)
 
     @staticmethod
     def _normalisation(train: SampleSet) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -234,6 +256,8 @@ class ClassificationDataModule(pl.LightningDataModule):
     def _manifest(self, sets: Mapping[str, SampleSet], content_hashes) -> dict[str, Any]:
         out: dict[str, Any] = {"dataset": self.name, "seed": self.seed, "fraction": self.fraction,
                                "split_ratios": self.split, "val_fraction": self.val_fraction, "splits": {}}
+        if self.folds:
+            out["folds"], out["fold"] = self.folds, self.fold
         for split, ss in sets.items():
             hashes = list(content_hashes(ss))
             out["splits"][split] = {"count": len(ss), "sources": list(ss.sources), "ids": list(ss.origin or []),
@@ -343,3 +367,30 @@ def _merge_groups(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     graph = coo_matrix((np.ones(2 * n), (rows, cols)), shape=(size, size))
     _, comp = connected_components(graph, directed=False)
     return comp[:n]
+
+
+def _check_folds(folds: Any, fold: Any) -> tuple[int | None, int | None]:
+    """`data.folds` / `data.fold`: both unset (no cross-validation), or k >= 2 folds and one of them."""
+    if folds in (None, 0, 1) and fold is None:
+        return None, None
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        if folds in (None, 0, 1):
+            raise UserError(f"data.fold={fold} needs data.folds (the number of folds, at least 2)", key="data.folds")
+        raise UserError(f"folds must be an integer of at least 2, got {folds!r}", key="data.folds")
+    if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
+        raise UserError(f"data.folds={folds} runs one trial per fold: set data.fold to one of 0..{folds - 1}, or "
+                        f"run all of them with python train.py -m data.folds={folds} 'data.fold=range({folds})' "
+                        + ("(data.fold is not set)" if fold is None else f"(got data.fold={fold!r})"), key="data.fold")
+    return folds, fold
+
+
+def _concat(a: SampleSet, b: SampleSet) -> SampleSet:
+    """One SampleSet of two splits' samples (for k-fold over a dataset that ships its own val split)."""
+    if (a.images is None) != (b.images is None) or (a.paths is None) != (b.paths is None):
+        raise UserError("data.folds: the train and val splits are stored differently (files and arrays); "
+                        "cannot pool them for cross-validation", key="data.folds")
+    images = None if a.images is None else np.concatenate([a.images, b.images])
+    paths = None if a.paths is None else [*a.paths, *b.paths]
+    return SampleSet(split="train", targets=np.concatenate([a.targets, b.targets]), images=images, paths=paths,
+                     sources=[*a.sources, *b.sources], name=a.name, origin=[*(a.origin or []), *(b.origin or [])],
+                     image_mode=a.image_mode)

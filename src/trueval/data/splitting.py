@@ -147,3 +147,39 @@ def groups_from_regex(paths: Sequence[str], regex: str) -> np.ndarray:
         key = ("g:" + (m.group(1) if m.groups() else m.group(0))) if m else f"f:{i}"
         out[i] = keys.setdefault(key, len(keys))
     return out
+
+
+def group_kfold_split(targets: Sequence[int] | np.ndarray, groups: Sequence[int] | np.ndarray | None,
+                      folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) sample indices of fold ``fold`` of a seeded, stratified ``folds``-fold partition.
+
+    Groups are never cut: scikit-learn's StratifiedGroupKFold when there are real groups (duplicate
+    clusters, ``data.group_regex``), StratifiedKFold otherwise (same folds, much faster on 50k
+    singletons). The same seed gives the same partition in every trial of a cross-validation, so the
+    ``folds`` validation parts are disjoint and together cover every sample exactly once.
+    """
+    import warnings
+
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    y = np.asarray(targets)
+    g = np.arange(len(y)) if groups is None else np.asarray(groups)
+    if not 0 <= fold < folds:
+        raise UserError(f"fold must be one of 0..{folds - 1} for data.folds={folds}, got {fold}", key="data.fold")
+    n_groups = len(np.unique(g))
+    if n_groups < folds:
+        raise UserError(f"{folds} folds need at least {folds} groups of samples to deal out, the training data has "
+                        f"{n_groups} (duplicate clusters and data.group_regex groups stay whole)", key="data.folds")
+    seed = int(seed) % (2**32)
+    with warnings.catch_warnings():
+        # "the least populated class has only N members": the folds are then as stratified as they can be
+        warnings.filterwarnings("ignore", message=".*least populated class.*", category=UserWarning)
+        if n_groups == len(y):
+            splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+        else:
+            splits = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, g)
+        try:
+            train, val = list(splits)[fold]
+        except ValueError as exc:  # e.g. more folds than samples of every class
+            raise UserError(f"cannot make {folds} folds of the training data: {exc}", key="data.folds") from exc
+    return np.sort(train), np.sort(val)

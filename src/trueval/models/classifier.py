@@ -95,6 +95,9 @@ class ClassifierModule(pl.LightningModule):
         self.test_metrics = _metrics(num_classes).clone(prefix="test/")
         self.val_acc_best = MaxMetric()
         self.confusion = MulticlassConfusionMatrix(num_classes, validate_args=False)
+        # per-sample test outputs (targets, logits), for bootstrap intervals and paired tests
+        self._test_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.test_predictions: tuple[torch.Tensor, torch.Tensor] | None = None
         self._forward = net
         if cuda_graph and compile:
             raise UserError("model.cuda_graph and model.compile both replace the training forward; choose one "
@@ -222,8 +225,13 @@ class ClassifierModule(pl.LightningModule):
         self.log("test/loss", self._loss(logits, y), on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
         self.test_metrics.update(logits, y)
         self.confusion.update(logits, y)
+        self._test_outputs.append((y.detach(), logits.detach()))
 
     def on_test_epoch_end(self) -> None:
+        outputs, self._test_outputs = self._test_outputs, []
+        if outputs:  # in test-loader order: sample i is the test split's sample i
+            self.test_predictions = (torch.cat([y for y, _ in outputs]).cpu(),
+                                     torch.cat([logits for _, logits in outputs]).float().cpu())
         self.log_dict(self.test_metrics.compute())
         self.test_metrics.reset()
         matrix = self.confusion.compute().cpu()

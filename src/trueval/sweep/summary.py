@@ -2,8 +2,11 @@
 
 One row per trial (override values as columns, final metrics, seconds, status ``ok``/``failed``/
 ``incomplete`` and the error), sorted by the optimised metric; failed trials come last, with their
-error. When the sweep repeats seeds (``seed=0,1,2``) the trials that differ only by seed are also
-grouped (mean and standard deviation, ``summary_by_seed.csv``). Works on partial sweeps.
+error; test metrics with their 95% bootstrap intervals (``test/acc_ci95_lo``/``_hi``). When the sweep
+repeats seeds (``seed=0,1,2``) or cross-validation folds (``data.fold=range(5)``) the trials that
+differ only by those are also grouped (mean, standard deviation and 95% t-interval,
+``summary_by_seed.csv``). The best configuration is tested against the runner-up on the same test
+samples (trueval.sweep.significance). Works on partial sweeps.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from trueval.utils.resolvers import sweep_plan
 MAXIMIZE, MINIMIZE = "maximize", "minimize"
 DEFAULT_METRIC = "val/acc_best"
 SEED_KEY = "seed"
+# keys whose trials repeat one configuration: seeds, and the folds of a cross-validation
+REPLICATE_KEYS = (SEED_KEY, "data.fold")
 # Words that mark a metric that is better when lower, for sweeps that declare no direction.
 _LOWER_IS_BETTER = ("loss", "error", "err", "mse", "mae", "rmse", "nll", "perplexity", "time", "seconds")
 
@@ -39,6 +44,9 @@ class SeedGroup:
     n_total: int
     mean: dict[str, float]
     std: dict[str, float]
+    #: 95% t-interval of the mean over the group's trials (trueval.stats.intervals)
+    ci95: dict[str, list[float]] = field(default_factory=dict)
+    members: list[TrialRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -53,6 +61,10 @@ class SweepSummary:
     varying_keys: list[str]
     metric_keys: list[str]
     groups: list[SeedGroup] = field(default_factory=list)
+    #: test metrics with bootstrap intervals in some trial's metrics.json
+    ci_keys: list[str] = field(default_factory=list)
+    #: best configuration against the runner-up (trueval.sweep.significance.Comparison)
+    comparison: Any = None
 
     def count(self, status: str) -> int:
         return sum(t.status == status for t in self.trials)
@@ -126,6 +138,10 @@ def build_summary(sweep_dir: str | os.PathLike[str], metric: str | None = None, 
     ordered = sort_trials(trials, metric, direction)
     summary = SweepSummary(sweep_path, metric, direction, ordered, override_keys, varying, metric_keys)
     summary.groups = group_seeds(summary)
+    summary.ci_keys = sorted({key for t in trials for key in t.ci95})
+    from trueval.sweep.significance import compare_best
+
+    summary.comparison = compare_best(summary)
     return summary
 
 
@@ -143,23 +159,26 @@ def sort_trials(trials: Iterable[TrialRecord], metric: str, direction: str) -> l
 
 
 def group_seeds(summary: SweepSummary) -> list[SeedGroup]:
-    """Mean and standard deviation over seeds, when the sweep varies ``seed``."""
-    if SEED_KEY not in summary.varying_keys:
+    """Mean, standard deviation and 95% t-interval over seeds and folds, when the sweep varies them."""
+    from trueval.stats.intervals import t_interval
+
+    if not set(REPLICATE_KEYS) & set(summary.varying_keys):
         return []
-    keys = [k for k in summary.varying_keys if k != SEED_KEY]
+    keys = _group_keys(summary)
     buckets: dict[tuple[str | None, ...], list[TrialRecord]] = {}
     for trial in summary.trials:
         buckets.setdefault(tuple(trial.overrides.get(k) for k in keys), []).append(trial)
     groups = []
     for values, members in buckets.items():
         ok = [t for t in members if t.status == OK]
-        mean, std = {}, {}
+        mean, std, ci95 = {}, {}, {}
         for metric in summary.metric_keys:
             numbers = [t.metric(metric) for t in ok if math.isfinite(t.metric(metric))]
             mean[metric] = statistics.fmean(numbers) if numbers else math.nan
             std[metric] = statistics.stdev(numbers) if len(numbers) > 1 else math.nan
+            ci95[metric] = t_interval(numbers)
         overrides = {k: v for k, v in zip(keys, values) if v is not None}
-        groups.append(SeedGroup(overrides, len(ok), len(members), mean, std))
+        groups.append(SeedGroup(overrides, len(ok), len(members), mean, std, ci95, members))
     sign = -1.0 if summary.direction == MAXIMIZE else 1.0
 
     def key(group: SeedGroup) -> tuple[bool, float]:
@@ -167,6 +186,16 @@ def group_seeds(summary: SweepSummary) -> list[SeedGroup]:
         return (not math.isfinite(value), sign * value if math.isfinite(value) else 0.0)
 
     return sorted(groups, key=key)
+
+
+def _group_keys(summary: SweepSummary) -> list[str]:
+    """The keys that name a configuration: every varying key but seeds and folds."""
+    return [k for k in summary.varying_keys if k not in REPLICATE_KEYS]
+
+
+def _replicates(summary: SweepSummary) -> str:
+    names = {SEED_KEY: "seeds", "data.fold": "folds"}
+    return " and ".join(names[k] for k in REPLICATE_KEYS if k in summary.varying_keys)
 
 
 # ----------------------------------------------------------------------------------------- writers
@@ -180,6 +209,17 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
 
 
+def _with_ci(value: float | None, ci: Sequence[float] | None) -> str:
+    """``0.9630 [0.9410, 0.9810]``: a value with its bootstrap interval when it has one."""
+    return _fmt(value) + (f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if value is not None and ci else "")
+
+
+def _mean_std_ci(group: SeedGroup, metric: str) -> str:
+    lo, hi = group.ci95.get(metric, (math.nan, math.nan))
+    ci = f" [{_fmt(lo)}, {_fmt(hi)}]" if math.isfinite(lo) else ""
+    return f"{_fmt(group.mean[metric])} ± {_fmt(group.std[metric])}{ci}"
+
+
 def summary_rows(summary: SweepSummary) -> list[dict[str, Any]]:
     """The rows of ``summary.csv``: rank, job, status, overrides, metrics, seconds, error."""
     rows = []
@@ -187,6 +227,9 @@ def summary_rows(summary: SweepSummary) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"rank": rank, "job": trial.name, "status": trial.status}
         row.update({key: trial.overrides.get(key, "") for key in summary.override_keys})
         row.update({key: trial.metrics.get(key, "") for key in summary.metric_keys})
+        for key in summary.ci_keys:
+            lo, hi = trial.ci95.get(key, ("", ""))
+            row.update({f"{key}_ci95_lo": lo, f"{key}_ci95_hi": hi})
         row["seconds"] = "" if trial.seconds is None else round(trial.seconds, 2)
         row["error"] = trial.error or ""
         rows.append(row)
@@ -202,15 +245,16 @@ def _csv_text(header: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
 
 
 def render_csv(summary: SweepSummary) -> str:
-    header = ["rank", "job", "status", *summary.override_keys, *summary.metric_keys, "seconds", "error"]
+    ci = [f"{key}_ci95_{end}" for key in summary.ci_keys for end in ("lo", "hi")]
+    header = ["rank", "job", "status", *summary.override_keys, *summary.metric_keys, *ci, "seconds", "error"]
     return _csv_text(header, summary_rows(summary))
 
 
 def render_seed_csv(summary: SweepSummary) -> str:
-    keys = [k for k in summary.varying_keys if k != SEED_KEY]
+    keys = _group_keys(summary)
     header = [*keys, "n_ok", "n_total"]
     for metric in summary.metric_keys:
-        header += [f"{metric} mean", f"{metric} std"]
+        header += [f"{metric} mean", f"{metric} std", f"{metric} ci95_lo", f"{metric} ci95_hi"]
     rows = []
     for group in summary.groups:
         row: dict[str, Any] = {k: group.overrides.get(k, "") for k in keys}
@@ -218,6 +262,7 @@ def render_seed_csv(summary: SweepSummary) -> str:
         for metric in summary.metric_keys:
             row[f"{metric} mean"] = group.mean[metric]
             row[f"{metric} std"] = group.std[metric]
+            row[f"{metric} ci95_lo"], row[f"{metric} ci95_hi"] = group.ci95.get(metric, (math.nan, math.nan))
         rows.append(row)
     return _csv_text(header, rows)
 
@@ -251,19 +296,21 @@ def render_markdown(summary: SweepSummary) -> str:
         out += ["", "Same in every trial: " + ", ".join(f"`{k}={first.get(k, '')}`" for k in fixed)]
     rows = []
     for rank, trial in enumerate(summary.trials, start=1):
-        values = [_fmt(trial.metrics.get(m)) for m in metrics]
+        values = [_with_ci(trial.metrics.get(m), trial.ci95.get(m)) for m in metrics]
         seconds = "" if trial.seconds is None else f"{trial.seconds:.1f}"
         rows.append([str(rank), trial.status, *(trial.overrides.get(k, "") for k in keys), *values, seconds])
     out += ["", _md_table(["rank", "status", *keys, *metrics, "seconds"], rows)]
     if summary.groups:
-        group_keys = [k for k in summary.varying_keys if k != SEED_KEY]
+        group_keys = _group_keys(summary)
         group_rows = [
             [*(g.overrides.get(k, "") for k in group_keys), f"{g.n_ok}/{g.n_total}",
-             *(f"{_fmt(g.mean[m])} ± {_fmt(g.std[m])}" for m in metrics)]
+             *(_mean_std_ci(g, m) for m in metrics)]
             for g in summary.groups
         ]
-        out += ["", "## Mean ± standard deviation over seeds", "",
-                _md_table([*group_keys, "seeds ok", *metrics], group_rows)]
+        out += ["", f"## Mean ± standard deviation [95% t-interval of the mean] over {_replicates(summary)}", "",
+                _md_table([*group_keys, "trials ok", *metrics], group_rows)]
+    if summary.comparison is not None:
+        out += ["", "## Best against runner-up (paired, same test samples)", "", summary.comparison.sentence()]
     failed = [t for t in summary.trials if t.status == FAILED]
     if failed:
         out += ["", "## Failed trials", ""]
@@ -307,14 +354,16 @@ def print_leaderboard(summary: SweepSummary, console: Any = None, limit: int = 3
     if len(summary.trials) > limit:
         console.print(f"... {len(summary.trials) - limit} more trials in summary.csv")
     if summary.groups:
-        group_keys = [k for k in summary.varying_keys if k != SEED_KEY]
-        grouped = Table(title="Mean ± std over seeds", title_justify="left")
-        for column in [*group_keys, "seeds ok", *metrics]:
+        group_keys = _group_keys(summary)
+        grouped = Table(title=f"Mean ± std [95% t-interval] over {_replicates(summary)}", title_justify="left")
+        for column in [*group_keys, "trials ok", *metrics]:
             grouped.add_column(column)
         for g in summary.groups[:limit]:
             grouped.add_row(*(g.overrides.get(k, "") for k in group_keys), f"{g.n_ok}/{g.n_total}",
-                            *(f"{_fmt(g.mean[m])} ± {_fmt(g.std[m])}" for m in metrics))
+                            *(_mean_std_ci(g, m) for m in metrics))
         print_whole(grouped, console)
+    if summary.comparison is not None:
+        console.print(summary.comparison.sentence().replace("`", ""), highlight=False, markup=False)
 
 
 def _write_atomic(path: Path, text: str) -> None:

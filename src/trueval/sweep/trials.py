@@ -32,6 +32,8 @@ class TrialRecord:
     num: int | None = None
     #: config-group choices of the job (``optimizer: adam``), from ``.hydra/hydra.yaml``
     choices: dict[str, str] = field(default_factory=dict)
+    #: 95% bootstrap intervals of the test metrics (``metrics.json`` "ci95"): {metric: [lo, hi]}
+    ci95: dict[str, list[float]] = field(default_factory=dict)
     #: the job's composed config (unresolved), read lazily for values that were not overridden
     _config: dict[str, Any] | None = None
 
@@ -108,6 +110,7 @@ def read_trial(job_dir: Path, sweep_dir: Path) -> TrialRecord:
         seconds=_as_float(payload.get("wall_seconds")),
         num=int(num) if isinstance(num, int) else None,
         choices={str(k): str(v) for k, v in ((hydra_cfg.get("runtime") or {}).get("choices") or {}).items()},
+        ci95=_intervals(payload.get("ci95")),
     )
 
 
@@ -141,6 +144,16 @@ def _as_float(value: Any) -> float | None:
         return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _intervals(ci95: Any) -> dict[str, list[float]]:
+    """The well-formed [lo, hi] pairs of a metrics.json "ci95" entry."""
+    out = {}
+    for key, pair in (ci95 or {}).items() if isinstance(ci95, dict) else ():
+        values = [_as_float(v) for v in pair] if isinstance(pair, list) and len(pair) == 2 else []
+        if len(values) == 2 and None not in values:
+            out[str(key)] = values
+    return out
 
 
 def _numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:

@@ -140,7 +140,10 @@ def finish(cfg: DictConfig, record: RunRecord | None, metrics: dict[str, Any], l
         extra = [("run directory", str(cfg.paths.output_dir)), ("best checkpoint", best or "-")]
         if record is not None and record.data.get("leaky"):
             extra.append(("integrity", "LEAKY: see leak_report.json"))
-        metrics_table("trueval: final metrics", shown, extra)
+        from trueval.tasks.uncertainty import with_intervals
+
+        ci95 = record.data.get("ci95") if record is not None else None
+        metrics_table("trueval: final metrics", with_intervals(shown, ci95), extra)
 
 
 def _log_hparams(cfg: DictConfig, loggers: list[Any], metrics: Mapping[str, Any]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from trueval.tasks import artifacts
+from trueval.tasks.uncertainty import record_test_uncertainty
 from trueval.tasks.builders import (accelerator_is_cuda, build_callbacks, build_datamodule, build_loggers,
                                     build_module, build_trainer)
 from trueval.tasks.checkpoints import check_fits_data, check_weights_fit, load_checkpoint
@@ -111,6 +112,7 @@ def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
     trainer = build_trainer(cfg, callbacks, loggers)
     trainer.test(module, datamodule=dm, verbose=False)  # our own table prints the metrics once
     metrics = artifacts.scalars(trainer.callback_metrics, prefix="test/")
+    record_test_uncertainty(train_cfg, module, dm, run_dir, record)  # the training run's bootstrap settings
     if record is not None:
         record.update(checkpoint=str(Path(cfg.ckpt_path).resolve()), train_digest=(ckpt.get("trueval") or {}).get("train_digest"))
     artifacts.finish(cfg, record, metrics, loggers, str(cfg.ckpt_path))

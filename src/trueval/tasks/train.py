@@ -18,6 +18,7 @@ from trueval.tasks import artifacts
 from trueval.tasks.builders import (accelerator_is_cuda, build_callbacks, build_datamodule, build_loggers,
                                     build_module, build_trainer)
 from trueval.tasks.runner import is_rank_zero
+from trueval.tasks.uncertainty import record_test_uncertainty
 from trueval.utils.run_record import RunRecord
 
 log = logging.getLogger("trueval")
@@ -68,6 +69,7 @@ def train(cfg: DictConfig, record: RunRecord | None) -> float:
         # the best checkpoint when one was saved, the final weights otherwise
         test_trainer.test(module, datamodule=dm, ckpt_path=best or None, weights_only=True, verbose=False)
         metrics.update(artifacts.scalars(test_trainer.callback_metrics, prefix="test/"))
+        record_test_uncertainty(cfg, module, dm, run_dir, record)
 
     if not is_rank_zero():
         return math.nan

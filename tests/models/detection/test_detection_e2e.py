@@ -19,7 +19,8 @@ def _args(yaml_path: Path, *extra: str) -> list[str]:
     return ["data=yolo", "model=detector", f"data.yaml_path={yaml_path}", "data.image_size=96", "data.num_workers=0",
             "data.batch_size=8", "data.augment.color=0", "optimizer=adamw", "optimizer.lr=2e-3",
             "optimized_metric=val/map50_best", "trainer.max_epochs=2", "seed=0",
-            "+model.options.box_batch_size_per_image=32", "+model.options.rpn_post_nms_top_n_test=100", *extra]
+            "+model.options.box_batch_size_per_image=32", "+model.options.rpn_post_nms_top_n_test=100",
+            "bootstrap.detection_resamples=20", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,8 @@ def test_train_reports_detection_metrics(detection_run: tuple[Path, dict]) -> No
                 "test/map50", "test/map", "test/ap50/rectangle", "test/ap50/ellipse", "test/ap50/triangle"):
         assert key in m, key
     assert 0 <= m["test/map"] <= m["test/map50"] <= 1
+    lo, hi = record["ci95"]["test/map50"]  # bootstrap over test images
+    assert lo <= m["test/map50"] <= hi and record["ci95_method"]["over"] == "test images"
     splits = json.loads((out / "splits.json").read_text())
     assert splits["task"] == "detection" and splits["splits"]["train"]["count"] == 24
     assert (out / "leak_report.json").is_file() and not record["leaky"]
@@ -54,6 +57,7 @@ def test_eval_on_a_detector_checkpoint_reproduces_test_map(detection_run: tuple[
     for key, value in record["metrics"].items():
         if key.startswith("test/"):
             assert ev["metrics"][key] == pytest.approx(value, abs=1e-5), key
+    assert ev["ci95"]["test/map50"] == pytest.approx(record["ci95"]["test/map50"], abs=1e-5)
 
 
 def test_validation_on_the_training_folder_is_refused(tmp_path: Path) -> None:

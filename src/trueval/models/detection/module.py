@@ -130,8 +130,14 @@ class DetectorModule(pl.LightningModule):
             self._draw()
         self._shown = []
 
+    def on_test_epoch_start(self) -> None:
+        # per-image (prediction, target) pairs, for bootstrap intervals over test images
+        self.test_outputs: list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = []
+
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._eval_step(batch, "test", self.test_metrics)
+        preds = self._eval_step(batch, "test", self.test_metrics)
+        self.test_outputs += [({k: p[k].detach().cpu() for k in ("boxes", "scores", "labels")},
+                               {k: t[k].detach().cpu() for k in ("boxes", "labels")}) for p, t in zip(preds, batch[1])]
 
     def on_test_epoch_end(self) -> None:
         values = self.test_metrics.compute()
