@@ -61,9 +61,12 @@ def checkpoint_network(path: str, dm: Any) -> Any:
 
 
 def split_arrays(dm: Any, net: Any = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    import torch
+
     from trueval.models.linear_baselines import extract
 
-    return {split: extract(ordered_loader(dm, split), net) for split in ("train", "val", "test")}
+    device = "cuda" if net is not None and torch.cuda.is_available() else "cpu"
+    return {split: extract(ordered_loader(dm, split), net, device) for split in ("train", "val", "test")}
 
 
 def run_baselines(data_cfg: DictConfig, methods: list[str], ckpt_path: str | None, out_dir: Path,
