@@ -180,3 +180,28 @@ def test_mixup_gives_soft_targets_the_loss_takes() -> None:
     assert module._loss(module(mixed), soft).ndim == 0
     with pytest.raises(UserError, match="mixup.alpha"):
         build_mixup({"alpha": 1}, 4)
+
+
+@pytest.mark.slow
+def test_train_from_a_weight_file_then_eval_without_it(tmp_path: Path) -> None:
+    """model.pretrained + model.freeze through train.py's config; eval needs only the checkpoint."""
+    from helpers import load_ckpt, run_inprocess
+    from trueval.tasks.evaluate import evaluate
+    from trueval.tasks.train import train
+
+    source = ResNet((1, 8, 8), 10, depth=8)
+    weights = tmp_path / "source.pt"
+    torch.save(source.state_dict(), weights)
+    common = ["model=resnet", "model.depth=8", "logger=none", "trainer.max_epochs=1", "+trainer.limit_train_batches=3"]
+    _, record = run_inprocess(train, "train", [*common, f"model.pretrained={weights}", "model.freeze=[stem,stage1]",
+                                               "optimizer.layer_decay=0.5"], tmp_path / "run")
+    assert record["status"] == "ok", record
+    state = load_ckpt(record["best_checkpoint"])["state_dict"]
+    for key, value in source.state_dict().items():
+        if key.startswith(("stem.", "stages.0.")):
+            assert torch.equal(state[f"net.{key}"], value), key
+    assert not torch.equal(state["net.stages.1.0.branch.0.weight"], source.stages[1][0].branch[0].weight)
+    weights.unlink()
+    _, evaluated = run_inprocess(evaluate, "eval", [f"ckpt_path={record['best_checkpoint']}", "logger=none"],
+                                 tmp_path / "eval")
+    assert evaluated["status"] == "ok" and evaluated["metrics"]["test/acc"] == record["metrics"]["test/acc"]
