@@ -46,7 +46,7 @@ def test_callback_presets_by_name(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_ema_and_mixup_train_end_to_end(tmp_path: Path) -> None:
     _, record = run_inprocess(train, "train", ["callbacks=ema", "callbacks.ema.decay=0.9", "mixup.mixup_alpha=0.2",
-                                               "mixup.cutmix_alpha=1.0", "model=cnn", "model.depth=4",
+                                               "mixup.cutmix_alpha=1.0",
                                                "trainer.max_epochs=2", "logger=none"], tmp_path / "run")
     assert record["status"] == "ok" and record["metrics"]["test/acc"] > 0.5, record
 
