@@ -64,6 +64,8 @@ def test_layer_decay_and_head_scale_give_each_stage_its_rate() -> None:
     assert decays["stage1/decay"] == 0.1 and decays["stage1/no_decay"] == 0.0  # norms and biases
     with pytest.raises(UserError, match="optimizer.layer_decay"):
         parameter_groups(_resnet(), lr=1.0, weight_decay=0.0, layer_decay=1.5)
+    with pytest.raises(UserError, match=r"optimizer\.layer_decay.*Sequential does not name its stages"):
+        parameter_groups(torch.nn.Sequential(torch.nn.Linear(2, 2)), lr=1.0, weight_decay=0.0, layer_decay=0.5)
 
 
 def test_adding_an_optimizer_is_one_row() -> None:

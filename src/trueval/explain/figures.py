@@ -23,24 +23,30 @@ def to_display(images: np.ndarray, mean: Sequence[float], std: Sequence[float]) 
 
 
 def _show(ax, image: np.ndarray) -> None:
+    ax.axis("on")
     ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray" if image.shape[-1] == 1 else None)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
 def gradcam_grid(images: np.ndarray, cams: np.ndarray, targets: Sequence[int], preds: Sequence[int],
-                 class_names: Sequence[str]):
-    """One column per image: the image above, its Grad-CAM overlay below; title true -> predicted."""
+                 class_names: Sequence[str], columns: int = 10):
+    """Each image above its Grad-CAM overlay, ``columns`` per band; title true -> predicted."""
     plt = _plt()
-    n = len(images)
-    fig, axes = plt.subplots(2, max(n, 1), figsize=(1.6 * max(n, 1), 3.6), squeeze=False)
-    for i in range(n):
-        _show(axes[0][i], images[i])
+    n = max(len(images), 1)
+    cols = min(n, columns)
+    bands = -(-n // cols)
+    fig, axes = plt.subplots(2 * bands, cols, figsize=(1.6 * cols, 3.6 * bands), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(len(images)):
+        top, bottom = axes[2 * (i // cols)][i % cols], axes[2 * (i // cols) + 1][i % cols]
+        _show(top, images[i])
         ok = targets[i] == preds[i]
-        axes[0][i].set_title(f"{class_names[targets[i]]}\n-> {class_names[preds[i]]}", fontsize=7,
-                             color="tab:green" if ok else "tab:red")
-        _show(axes[1][i], images[i])
-        axes[1][i].imshow(cams[i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        top.set_title(f"{class_names[targets[i]]}\n-> {class_names[preds[i]]}", fontsize=7,
+                      color="tab:green" if ok else "tab:red")
+        _show(bottom, images[i])
+        bottom.imshow(cams[i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
     fig.suptitle("Grad-CAM (last conv stage): correct in green, wrong in red", fontsize=9)
     fig.tight_layout()
     return fig

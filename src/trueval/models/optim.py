@@ -72,8 +72,7 @@ def parameter_groups(model: nn.Module, lr: float, weight_decay: float, filter_bi
     if per_stage:
         from trueval.models.stages import HEAD, stage_names, stage_of
 
-        names = stage_names(model)
-        owner = stage_of(model)
+        names, owner = stage_names(model, key="optimizer.layer_decay"), stage_of(model, key="optimizer.layer_decay")
         last = len(names) - 1
         for index, stage in enumerate(names):
             scale = float(layer_decay) ** (last - index) if layer_decay is not None else 1.0

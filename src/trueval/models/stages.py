@@ -39,7 +39,7 @@ def _features_sequential(model: nn.Module, prefix: str, head_name: str) -> list[
     return stages + [(HEAD, (f"{prefix}{head_name.split('.')[0]}.",))]
 
 
-def stage_prefixes(net: nn.Module) -> list[tuple[str, tuple[str, ...]]]:
+def stage_prefixes(net: nn.Module, key: str = "model.freeze") -> list[tuple[str, tuple[str, ...]]]:
     """Ordered (stage name, parameter-name prefixes) of ``net``, from the input to the head."""
     from trueval.models.nets.external import ExternalNet
 
@@ -58,22 +58,22 @@ def stage_prefixes(net: nn.Module) -> list[tuple[str, tuple[str, ...]]]:
         return ([(STEM, ("body.0.",))] + [(f"stage{i}", (f"body.{i}.",)) for i in range(1, len(body))]
                 + [(HEAD, ("head.",))])
     raise UserError(f"{type(net).__name__} does not name its stages (stem, stage1.., head), so it cannot be "
-                    "frozen by stage or given layer-wise learning rates", key="model.freeze")
+                    "frozen by stage or given layer-wise learning rates", key=key)
 
 
-def stage_names(net: nn.Module) -> list[str]:
-    return [name for name, _ in stage_prefixes(net)]
+def stage_names(net: nn.Module, key: str = "model.freeze") -> list[str]:
+    return [name for name, _ in stage_prefixes(net, key)]
 
 
-def stage_of(net: nn.Module) -> dict[str, str]:
+def stage_of(net: nn.Module, key: str = "model.freeze") -> dict[str, str]:
     """Parameter name -> stage name; the longest matching prefix wins (the head inside ``model.``)."""
-    prefixes = [(p, stage) for stage, group in stage_prefixes(net) for p in group]
+    prefixes = [(p, stage) for stage, group in stage_prefixes(net, key) for p in group]
     prefixes.sort(key=lambda item: len(item[0]), reverse=True)
     out = {}
     for name, _ in net.named_parameters():
         stage = next((s for p, s in prefixes if name.startswith(p)), None)
         if stage is None:
-            raise UserError(f"parameter {name} of {type(net).__name__} belongs to no stage", key="model.freeze")
+            raise UserError(f"parameter {name} of {type(net).__name__} belongs to no stage", key=key)
         out[name] = stage
     return out
 
