@@ -34,6 +34,12 @@ def test_stage_names_are_shared_by_our_nets_and_library_backbones() -> None:
     assert stage_names(TorchvisionNet((3, 32, 32), 4, name="resnet18")) == STAGES4
     assert stage_names(TimmNet((3, 32, 32), 4, name="resnet18")) == STAGES4
     assert stage_names(CNN((1, 8, 8), 4, depth=5))[0] == "stem"
+    efficientnet = TimmNet((3, 32, 32), 4, name="efficientnet_b0")
+    names = stage_names(efficientnet)
+    assert names[0] == "stem" and names[-1] == "head" and len(names) == 9  # timm's stem + 7 block groups
+    probe = prepare_network(efficientnet, {"freeze": "all_but_head"})
+    assert {n for n, p in probe.named_parameters() if p.requires_grad} == {"model.classifier.weight",
+                                                                            "model.classifier.bias"}
     assert stage_names(MLP((1, 8, 8), 4, depth=3))[-1] == "head"
 
 

@@ -3,7 +3,9 @@
 Freezing (``model.freeze=[stem, stage1]``) and layer-wise learning-rate decay
 (``optimizer.layer_decay``) speak of stages, not of parameter names, so one config works for our
 ResNet/CNN/MLP and for torchvision/timm backbones alike. A stage is a list of parameter-name
-prefixes; ``stage_of`` maps every parameter of a network to its stage.
+prefixes; ``stage_of`` maps every parameter of a network to its stage. ResNets (ours, torchvision's,
+timm's) have ``stem, stage1..stage4, head``; other timm models take their stages from timm's own
+``group_matcher``, torchvision's ``features`` models from their ``features`` blocks.
 """
 
 from __future__ import annotations
@@ -39,12 +41,29 @@ def _features_sequential(model: nn.Module, prefix: str, head_name: str) -> list[
     return stages + [(HEAD, (f"{prefix}{head_name.split('.')[0]}.",))]
 
 
+def _timm_groups(model: nn.Module, prefix: str, head_name: str) -> list[tuple[str, tuple[str, ...]]] | None:
+    """Any other timm model: its own coarse ``group_matcher`` (stem, then block groups), the head last."""
+    matcher = getattr(model, "group_matcher", None)
+    if not callable(matcher):
+        return None
+    from timm.models import group_parameters
+
+    head = head_name + "."
+    groups = [[n for n in names if not n.startswith(head)]
+              for _, names in sorted(group_parameters(model, matcher(coarse=True)).items())]
+    groups = [g for g in groups if g]
+    if len(groups) < 2:
+        return None
+    stages = [(STEM if i == 0 else f"stage{i}", tuple(prefix + n for n in g)) for i, g in enumerate(groups)]
+    return stages + [(HEAD, (f"{prefix}{head}",))]
+
+
 def stage_prefixes(net: nn.Module, key: str = "model.freeze") -> list[tuple[str, tuple[str, ...]]]:
     """Ordered (stage name, parameter-name prefixes) of ``net``, from the input to the head."""
     from trueval.models.nets.external import ExternalNet
 
     if isinstance(net, ExternalNet):
-        for layout in (_resnet_like, _features_sequential):
+        for layout in (_resnet_like, _timm_groups, _features_sequential):
             found = layout(net.model, "model.", net.head_name)
             if found is not None:
                 return found
