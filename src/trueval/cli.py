@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 TASKS = {"train": "trueval.tasks.train:train", "eval": "trueval.tasks.evaluate:evaluate",
-         "audit": "trueval.tasks.audit:audit"}
+         "audit": "trueval.tasks.audit:audit", "baseline": "trueval.tasks.baseline:baseline"}
 
 
 def main(name: str, root: Path) -> None:

@@ -58,6 +58,7 @@ class ClassificationDataModule(pl.LightningDataModule):
         steps_per_call: int = 1,
         folds: int | None = None,
         fold: int | None = None,
+        classes: Sequence[str] | None = None,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -101,6 +102,8 @@ class ClassificationDataModule(pl.LightningDataModule):
         self.group_regex = group_regex
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.options = options
+        # a subset of the dataset's classes, renumbered in this order (transfer: digits 0-4 -> 5-9)
+        self.classes = None if classes is None else [str(c) for c in classes]
         self.sets: dict[str, SampleSet] = {}
         self.leak_report: Any = None
         self.policy_record: dict[str, Any] = {}
@@ -140,6 +143,8 @@ class ClassificationDataModule(pl.LightningDataModule):
     def sample_sets(self) -> dict[str, SampleSet]:
         """The train/val/test splits as the template makes them, before the integrity gate."""
         raw = self.load_splits()
+        if self.classes is not None:
+            raw = self._select_classes(raw)
         # pairs of splits the template cut itself: a leak between them is its own doing, always dropped
         self.carved: list[tuple[str, str]] = []
         if "all" in raw:
@@ -165,6 +170,25 @@ class ClassificationDataModule(pl.LightningDataModule):
             if len(ss) == 0:
                 raise UserError(f"{self.name}: the {split} split is empty", key="data.split" if self.split else "data")
         return {s: sets[s] for s in SPLITS}
+
+    def _select_classes(self, raw: dict[str, SampleSet]) -> dict[str, SampleSet]:
+        """Keep the samples of ``data.classes`` only, their targets renumbered 0..k-1 in that order."""
+        known = [str(c) for c in self.class_names]
+        unknown = [c for c in self.classes if c not in known]
+        if unknown or len(set(self.classes)) != len(self.classes) or not self.classes:
+            raise UserError(f"data.classes must name distinct classes of {self.name}, got {self.classes} "
+                            f"(its classes: {known})", key="data.classes")
+        mapping = np.full(len(known), -1, dtype=np.int64)
+        for new, name in enumerate(self.classes):
+            mapping[known.index(name)] = new
+        out = {}
+        for split, ss in raw.items():
+            keep = np.flatnonzero(mapping[ss.targets] >= 0)
+            subset = ss.subset(keep)
+            subset.targets = mapping[subset.targets]
+            out[split] = subset
+        self.class_names = list(self.classes)
+        return out
 
     def setup(self, stage: str | None = None) -> None:
         if self.sets:

@@ -60,6 +60,8 @@ class ClassifierModule(pl.LightningModule):
         steps_per_call: int = 1,
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
+        unfreeze_at_epoch: int | None = None,
+        mixup: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         # plain data only (weights_only checkpoints); the full run config rides along for eval.py
@@ -85,6 +87,11 @@ class ClassifierModule(pl.LightningModule):
         self.automatic_optimization = self.steps_per_call == 1
         self.gradient_clip_val = gradient_clip_val
         self.gradient_clip_algorithm = gradient_clip_algorithm
+        # fine-tuning: stages frozen by the factory thaw at this epoch (model.unfreeze_at_epoch)
+        self.unfreeze_at_epoch = unfreeze_at_epoch
+        from trueval.models.mixing import build_mixup
+
+        self.mixup = build_mixup(mixup, num_classes)
         # the mean of the per-step losses, kept on the device; nan_strategy="disable" because the
         # NaN check is a host sync on every update (a NaN loss still shows as NaN)
         self.train_loss = MeanMetric(nan_strategy="disable")
@@ -149,6 +156,30 @@ class ClassifierModule(pl.LightningModule):
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.float(), y, weight=self.class_weights, label_smoothing=self.label_smoothing)
 
+    # ----------------------------------------------------------------- fine-tuning
+    def train(self, mode: bool = True) -> "ClassifierModule":
+        """Frozen BatchNorms stay in eval mode whenever the module is put in train mode."""
+        from trueval.models.freezing import keep_frozen_norms_eval
+
+        super().train(mode)
+        if mode:
+            keep_frozen_norms_eval(self.net)
+        return self
+
+    def on_train_start(self) -> None:
+        # Lightning restores each submodule's own mode after validation, so setting it once holds
+        from trueval.models.freezing import keep_frozen_norms_eval
+
+        keep_frozen_norms_eval(self.net)
+
+    def on_train_epoch_start(self) -> None:
+        if self.unfreeze_at_epoch is not None and self.current_epoch == self.unfreeze_at_epoch:
+            from trueval.models.freezing import unfreeze_all
+
+            count = unfreeze_all(self.net)
+            self.net.train()
+            log.info("epoch %d: unfroze %d parameter tensors (model.unfreeze_at_epoch)", self.current_epoch, count)
+
     # ----------------------------------------------------------------- steps
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         if self._graph is not None:
@@ -156,6 +187,14 @@ class ClassifierModule(pl.LightningModule):
         if not self.automatic_optimization:
             return self._training_steps(batch)
         x, y = batch
+        if self.mixup is not None:
+            # timm's Mixup: mixed images, soft targets (cross-entropy takes class probabilities)
+            x, soft = self.mixup(x, y)
+            logits = self._train_logits(x)
+            loss = self._loss(logits, soft)
+            self.train_loss.update(loss.detach())
+            self.train_metrics.update(logits.detach(), y)
+            return loss
         logits = self._train_logits(x)
         loss = self._loss(logits, y)
         # no self.log per step: its bookkeeping costs as much as a small model's step; the loss
@@ -263,7 +302,7 @@ class ClassifierModule(pl.LightningModule):
         if not self.automatic_optimization:
             total = self._optimizer_steps(total)
         return optimization(self.optimizer_cfg, self.scheduler_cfg, self.net, total_steps=total,
-                            max_epochs=self.trainer.max_epochs)
+                            max_epochs=self.trainer.max_epochs, include_frozen=self.unfreeze_at_epoch is not None)
 
     def _optimizer_steps(self, estimated_calls: int) -> int:
         """Optimizer steps of the whole fit when each training_step call takes a group of steps.

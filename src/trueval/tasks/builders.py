@@ -19,8 +19,6 @@ from trueval.tasks.allowed_targets import check_targets
 
 log = logging.getLogger("trueval")
 
-NON_NETWORK_KEYS = ("compile", "cuda_graph", "channels_last")
-
 
 def _instantiate(node: DictConfig | Mapping[str, Any], key: str, **kwargs: Any) -> Any:
     """hydra.utils.instantiate, with bad targets and arguments reported as the config key.
@@ -47,17 +45,19 @@ def build_datamodule(data_cfg: DictConfig) -> pl.LightningDataModule:
 
 def network_config(model_cfg: DictConfig | Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split the `model` group into the network's arguments and the module options (compile, ...)."""
-    cfg = OmegaConf.to_container(model_cfg, resolve=True) if isinstance(model_cfg, DictConfig) else dict(model_cfg)
-    extras = {k: cfg.pop(k) for k in NON_NETWORK_KEYS if k in cfg}
-    return cfg, extras
+    from trueval.models.factory import split_model_config
+
+    return split_model_config(model_cfg)
 
 
-def build_network(model_cfg: DictConfig | Mapping[str, Any], in_shape: tuple[int, ...], num_classes: int) -> torch.nn.Module:
-    net_cfg, _ = network_config(model_cfg)
+def build_network(model_cfg: DictConfig | Mapping[str, Any], in_shape: tuple[int, ...], num_classes: int,
+                  class_names: list[str] | None = None, load_weights: bool = True) -> torch.nn.Module:
+    """The network, started from ``model.pretrained`` (unless ``load_weights`` is off) and frozen."""
+    from trueval.models.factory import prepare_network
+
+    net_cfg, options = network_config(model_cfg)
     net = _instantiate(net_cfg, "model", in_shape=tuple(in_shape), num_classes=num_classes)
-    if not isinstance(net, torch.nn.Module):
-        raise UserError(f"model._target_ must build a torch.nn.Module, got {type(net).__name__}", key="model._target_")
-    return net
+    return prepare_network(net, options, class_names, load_weights=load_weights)
 
 
 def _channels_last(option: Any, net: torch.nn.Module, accelerator_is_cuda: bool) -> bool:
@@ -66,8 +66,12 @@ def _channels_last(option: Any, net: torch.nn.Module, accelerator_is_cuda: bool)
     return bool(option)
 
 
-def build_module(cfg: DictConfig, dm: Any, output_dir: str | None, cuda: bool) -> pl.LightningModule:
-    """The LightningModule for the DataModule's task (classification or detection)."""
+def build_module(cfg: DictConfig, dm: Any, output_dir: str | None, cuda: bool,
+                 load_weights: bool = True) -> pl.LightningModule:
+    """The LightningModule for the DataModule's task (classification or detection).
+
+    ``load_weights=False`` (eval): pretrained files are not read, the checkpoint replaces them.
+    """
     container = OmegaConf.to_container(cfg, resolve=True)
     if getattr(dm, "task", "classification") == "detection":
         from trueval.models.detection import build_detection_module
@@ -76,10 +80,10 @@ def build_module(cfg: DictConfig, dm: Any, output_dir: str | None, cuda: bool) -
             raise UserError(f"{cfg.optimized_metric} is a classification metric; detection logs val/map50_best "
                             "(optimized_metric=val/map50_best)", key="optimized_metric")
 
-        return build_detection_module(cfg, dm)
+        return build_detection_module(cfg, dm, load_weights=load_weights)
     from trueval.models.classifier import ClassifierModule
 
-    net = build_network(cfg.model, dm.in_shape, dm.num_classes)
+    net = build_network(cfg.model, dm.in_shape, dm.num_classes, list(dm.class_names), load_weights=load_weights)
     _, extras = network_config(cfg.model)
     weights = cfg.loss.class_weights
     if weights == "balanced":
@@ -100,6 +104,7 @@ def build_module(cfg: DictConfig, dm: Any, output_dir: str | None, cuda: bool) -
         hparams=hparams, output_dir=output_dir, steps_per_call=steps_per_call(cfg),
         gradient_clip_val=cfg.trainer.get("gradient_clip_val"),
         gradient_clip_algorithm=cfg.trainer.get("gradient_clip_algorithm"),
+        unfreeze_at_epoch=extras.get("unfreeze_at_epoch"), mixup=cfg.get("mixup"),
     )
 
 

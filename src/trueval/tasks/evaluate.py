@@ -104,7 +104,8 @@ def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
         # the weights come from the checkpoint: do not re-read model.weights files
         module = build_detection_module(train_cfg, dm, load_weights=False)
     else:
-        module = build_module(train_cfg, dm, str(run_dir), accelerator_is_cuda(cfg.trainer))
+        # the checkpoint's weights replace model.pretrained: do not re-read that file
+        module = build_module(train_cfg, dm, str(run_dir), accelerator_is_cuda(cfg.trainer), load_weights=False)
     check_weights_fit(module, ckpt["state_dict"], str(cfg.ckpt_path))
     module.load_state_dict(ckpt["state_dict"])
     callbacks = build_callbacks(cfg.get("callbacks"))

@@ -9,6 +9,7 @@ import torch
 import torchvision
 
 from trueval.models.nets.external import ExternalNet, TimmNet, TorchvisionNet
+from trueval.models.pretrained import load_pretrained
 from trueval.core.errors import UserError
 
 
@@ -43,7 +44,7 @@ def test_local_weights_load_backbone_and_resize_head(tmp_path: Path) -> None:
     source = torchvision.models.resnet18(weights=None, num_classes=1000)
     path = tmp_path / "resnet18_imagenet.pth"
     torch.save(source.state_dict(), path)
-    net = TorchvisionNet((3, 32, 32), 10, name="resnet18", weights=str(path))
+    net = _loaded(TorchvisionNet((3, 32, 32), 10, name="resnet18"), path)
     assert torch.equal(net.model.conv1.weight, source.conv1.weight)
     assert torch.equal(net.model.layer4[1].bn2.running_var, source.layer4[1].bn2.running_var)
     assert net.model.fc.weight.shape == (10, 512)
@@ -53,7 +54,7 @@ def test_lightning_style_checkpoint_with_prefixes(tmp_path: Path) -> None:
     source = TorchvisionNet((3, 32, 32), 10, name="resnet18")
     path = tmp_path / "last.ckpt"
     torch.save({"epoch": 3, "state_dict": {f"net.{k}": v for k, v in source.state_dict().items()}}, path)
-    net = TorchvisionNet((3, 32, 32), 10, name="resnet18", weights=str(path))
+    net = _loaded(TorchvisionNet((3, 32, 32), 10, name="resnet18"), path)
     assert torch.equal(net.model.fc.weight, source.model.fc.weight)  # same classes: the head loads too
 
 
@@ -63,29 +64,29 @@ def test_timm_local_weights(tmp_path: Path) -> None:
     source = timm.create_model("resnet18", num_classes=1000)
     path = tmp_path / "timm_resnet18.pth"
     torch.save(source.state_dict(), path)
-    net = TimmNet((3, 32, 32), 5, name="resnet18", weights=str(path))
+    net = _loaded(TimmNet((3, 32, 32), 5, name="resnet18"), path)
     assert torch.equal(net.model.conv1.weight, source.conv1.weight)
     assert net.model.get_classifier().out_features == 5
 
 
-def test_missing_file_names_model_weights(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="model.weights") as info:
-        TorchvisionNet((3, 32, 32), 10, name="resnet18", weights=str(tmp_path / "nope.pth"))
+def test_missing_file_names_model_pretrained(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="model.pretrained") as info:
+        _loaded(TorchvisionNet((3, 32, 32), 10, name="resnet18"), tmp_path / "nope.pth")
     assert "nope.pth" in str(info.value)
 
 
-def test_mismatched_keys_name_model_weights(tmp_path: Path) -> None:
+def test_mismatched_keys_name_model_pretrained(tmp_path: Path) -> None:
     path = tmp_path / "resnet34.pth"
     torch.save(torchvision.models.resnet34(weights=None).state_dict(), path)
-    with pytest.raises(UserError, match=r"model\.weights.*unexpected keys"):
-        TorchvisionNet((3, 32, 32), 10, name="resnet18", weights=str(path))
+    with pytest.raises(UserError, match=r"model\.pretrained.*unexpected keys"):
+        _loaded(TorchvisionNet((3, 32, 32), 10, name="resnet18"), path)
 
 
 def test_pickled_objects_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "model.pt"
     torch.save(torchvision.models.resnet18(weights=None), path)  # a whole pickled module
-    with pytest.raises(UserError, match="model.weights"):
-        TorchvisionNet((3, 32, 32), 10, name="resnet18", weights=str(path))
+    with pytest.raises(UserError, match="model.pretrained"):
+        _loaded(TorchvisionNet((3, 32, 32), 10, name="resnet18"), path)
 
 
 def test_unknown_name_suggests_close_ones() -> None:
@@ -95,9 +96,21 @@ def test_unknown_name_suggests_close_ones() -> None:
         TimmNet((3, 32, 32), 10, name="not_a_model_at_all")
 
 
-def test_weights_and_download_are_exclusive(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="model.download"):
-        TorchvisionNet((3, 32, 32), 10, name="resnet18", weights=str(tmp_path / "x.pth"), download=True)
+def test_dropout_before_the_head_keeps_the_head_name() -> None:
+    torch.manual_seed(0)
+    net = TorchvisionNet((3, 32, 32), 4, name="resnet18", dropout=0.5)
+    assert "model.fc.weight" in net.state_dict()
+    x = torch.randn(2, 3, 32, 32)
+    net.eval()
+    assert torch.equal(net(x), net(x))
+    net.train()
+    assert not torch.allclose(net(x), net(x))
+    assert TimmNet((3, 32, 32), 4, name="resnet18", dropout=0.3).model.drop_rate == 0.3
+
+
+def _loaded(net: ExternalNet, path: Path) -> ExternalNet:
+    load_pretrained(net, path)
+    return net
 
 
 def test_wrapper_type() -> None:

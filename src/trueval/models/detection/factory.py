@@ -8,12 +8,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from trueval.models.detection.module import DetectorModule
+from trueval.models.factory import split_model_config
 from trueval.core.errors import UserError
 
 log = logging.getLogger("trueval")
-
-# keys of the `model` group that configure the LightningModule, not the network
-MODULE_KEYS = ("log_images", "draw_score_thresh", "val_loss", "channels_last", "compile")
 
 
 def build_detection_module(cfg: DictConfig, dm: Any, load_weights: bool = True) -> DetectorModule:
@@ -23,9 +21,8 @@ def build_detection_module(cfg: DictConfig, dm: Any, load_weights: bool = True) 
     the checkpoint's weights replace them anyway).
     """
     container = OmegaConf.to_container(cfg, resolve=True)
-    model = dict(container["model"])
+    model, module_opts = split_model_config(container["model"], task="detection")
     model.pop("_target_", None)
-    module_opts = {k: model.pop(k) for k in MODULE_KEYS if k in model}
     if module_opts.pop("compile", False):
         log.warning("model.compile is ignored for detectors (torchvision detectors have data-dependent control flow)")
     channels_last = module_opts.pop("channels_last", False)

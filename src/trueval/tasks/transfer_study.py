@@ -1,0 +1,57 @@
+"""Hydra callback of ``experiment=transfer_*``: when the variants have run, fit the scikit-learn
+baselines on the target data (pixels, and the source network's features) and write the table.
+
+The baselines use the data config of the target variants (``transfer.target_classes``,
+``transfer.target_fraction``) and the source checkpoint the variants start from.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("trueval")
+
+
+def target_data_config(config: DictConfig) -> DictConfig:
+    """The ``data`` group with the target classes and fraction of the study."""
+    data = OmegaConf.to_container(config.data, resolve=True)
+    data.update(classes=list(config.transfer.target_classes), fraction=float(config.transfer.target_fraction))
+    return OmegaConf.create(data)
+
+
+def study_baselines(config: DictConfig, sweep_dir: Path) -> None:
+    from trueval.sweep.transfer_study import BASELINES_DIR
+    from trueval.tasks.baseline import run_baselines
+
+    methods = [str(m) for m in config.transfer.get("baselines") or []]
+    if not methods:
+        return
+    checkpoint = sweep_dir / str(config.transfer.checkpoint_subdir) / "last.ckpt"
+    if not checkpoint.is_file():
+        log.warning("no source checkpoint at %s: only the pixel baselines run", checkpoint)
+        methods = [m for m in methods if not m.endswith("_features")]
+    run_baselines(target_data_config(config), methods, str(checkpoint) if checkpoint.is_file() else None,
+                  sweep_dir / BASELINES_DIR, int(config.seed), [0.01, 0.1, 1.0, 10.0], 2000)
+
+
+class TransferStudyCallback(Callback):
+    """Register under ``hydra.callbacks`` (``experiment=transfer_quick`` / ``transfer_cifar`` do)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from trueval.sweep.transfer_study import summarize
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        try:
+            study_baselines(config, sweep_dir)
+        except Exception:  # the networks' results are on disk; a failed baseline must not hide them
+            log.exception("the scikit-learn baselines of %s failed", sweep_dir)
+        try:
+            summarize(sweep_dir)
+        except Exception:
+            log.exception("could not write the transfer-study table in %s; rerun: "
+                          "python -m trueval.sweep.transfer_study %s", sweep_dir, sweep_dir)
