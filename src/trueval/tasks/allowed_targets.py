@@ -38,6 +38,8 @@ FACTORIES = frozenset({
     "trueval.models.nets.external.TimmNet",  # timm.create_model / torchvision.models.get_model by name
     "trueval.models.nets.external.TorchvisionNet",
     "trueval.callbacks.progress.make_progress_bar",
+    # experiment=transfer_*: a Hydra callback that fits the scikit-learn baselines when the sweep ends
+    "trueval.tasks.transfer_study.TransferStudyCallback",
 })
 
 
