@@ -13,11 +13,15 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from trueval.callbacks.checkpoint import AtomicCheckpointIO
 from trueval.callbacks.checkpoint_data import TruevalCheckpointData
+from trueval.callbacks.interruption import SignalGuard, StopOnSignal
+from trueval.callbacks.resume_state import ExactResume
 from trueval.tasks import artifacts
 from trueval.tasks.builders import (accelerator_is_cuda, build_callbacks, build_datamodule, build_loggers,
                                     build_module, build_trainer)
-from trueval.tasks.runner import is_rank_zero
+from trueval.tasks.resume import prepare_resume
+from trueval.tasks.runner import continues_run_dir, is_rank_zero
 from trueval.utils.run_record import RunRecord
 
 log = logging.getLogger("trueval")
@@ -38,20 +42,27 @@ def train(cfg: DictConfig, record: RunRecord | None) -> float:
         # the leak report is written even when the gate refuses the split
         if is_rank_zero():
             artifacts.write_integrity(dm, run_dir, record)
+    # an earlier attempt in this run directory (resume=, a re-run sweep): continue from its last.ckpt
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is None and continues_run_dir(cfg) and cfg.get("train", True):
+        ckpt_path = prepare_resume(cfg, run_dir, clean=is_rank_zero())
+        if record is not None:
+            record.update(resumed_from=ckpt_path)
     cuda = accelerator_is_cuda(cfg.trainer)
     module = build_module(cfg, dm, str(run_dir), cuda)
     if is_rank_zero():
         artifacts.log_network(module, dm, record)
 
-    callbacks = build_callbacks(cfg.get("callbacks")) + [TruevalCheckpointData(artifacts.checkpoint_extra(dm))]
+    callbacks = build_callbacks(cfg.get("callbacks")) + [
+        TruevalCheckpointData(artifacts.checkpoint_extra(dm)), ExactResume(cfg.seed), StopOnSignal(SignalGuard.active)]
     loggers = build_loggers(cfg.get("logger"))
-    trainer = build_trainer(cfg, callbacks, loggers)
+    trainer = build_trainer(cfg, callbacks, loggers, plugins=[AtomicCheckpointIO()])
     if record is not None and record.data.get("leaky"):
         artifacts.flag_leaky(loggers, dm.leak_report)
 
     metrics: dict[str, Any] = {}
     if cfg.get("train", True):
-        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
         metrics.update(artifacts.scalars(trainer.callback_metrics))
     best = artifacts.best_checkpoint(trainer)
     if record is not None:

@@ -4,6 +4,8 @@
 sweeps started in the same second never share a directory (Hydra's ``now`` alone collides).
 ``trueval.job_dirname``: a multirun job directory named after its overrides
 (``optimizer=sgd,optimizer.lr=0.01``), made safe for the file system.
+``trueval.run_dir``: the run directory, or the earlier one that ``resume=`` continues
+(``trueval.utils.run_dirs``).
 """
 
 from __future__ import annotations
@@ -46,3 +48,7 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("trueval.uid", _uid, use_cache=True)
     if not OmegaConf.has_resolver("trueval.job_dirname"):
         OmegaConf.register_new_resolver("trueval.job_dirname", job_dirname)
+    if not OmegaConf.has_resolver("trueval.run_dir"):
+        from trueval.utils.run_dirs import run_dir
+
+        OmegaConf.register_new_resolver("trueval.run_dir", run_dir)
