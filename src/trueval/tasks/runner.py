@@ -73,10 +73,10 @@ def _finished_value(cfg: DictConfig, run_dir: Path) -> float | None:
             raise UserError(f"{cfg.resume} is not a run directory (it has no metrics.json); resume=auto finds the "
                             "newest run started with the same overrides", key="resume")
         return None
-    if is_continuing(cfg.get("resume")) and comparable_overrides(previous.get("overrides") or []) != \
-            comparable_overrides(overrides()):
-        raise UserError(f"{run_dir} was started with the overrides {comparable_overrides(previous.get('overrides') or [])}"
-                        f", this command has {comparable_overrides(overrides())}; resume it with the same overrides "
+    before, now = set(comparable_overrides(previous.get("overrides") or [])), set(comparable_overrides(overrides()))
+    if is_continuing(cfg.get("resume")) and before != now:
+        raise UserError(f"{run_dir} was started with other overrides: {sorted(before - now) or 'none'} there, "
+                        f"{sorted(now - before) or 'none'} here. Resume it with the overrides it was started with "
                         "(or start a new run without `resume`)", key="resume")
     if previous.get("status") != "ok":
         return None
