@@ -49,10 +49,27 @@ def _scalar_steps(tb_dir: Path) -> dict[str, list[int]]:
     return {tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
-@pytest.mark.slow
-def test_a_run_killed_after_epoch_1_resumes_to_the_same_result(tmp_path: Path) -> None:
-    _, unbroken = run_inprocess(train, "train", COMMON, tmp_path / "unbroken")
+@pytest.fixture(scope="module")
+def unbroken(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("unbroken") / "run"
+    return out, run_inprocess(train, "train", COMMON, out)[1]
 
+
+def _assert_same_run(run: Path, resumed: dict, unbroken: tuple[Path, dict]) -> None:
+    reference, record = unbroken
+    assert resumed["status"] == "ok" and resumed["resumed_from"].endswith("last.ckpt")
+    assert load_ckpt(run / "checkpoints" / "last.ckpt")["global_step"] == \
+        load_ckpt(reference / "checkpoints" / "last.ckpt")["global_step"]
+    assert Path(resumed["best_checkpoint"]).name == Path(record["best_checkpoint"]).name
+    assert _metrics(resumed) == pytest.approx(_metrics(record), abs=1e-6)
+    assert "test/acc" in _metrics(resumed) and "val/acc_best" in _metrics(resumed)
+    # one TensorBoard run with the unbroken run's steps (the stopped attempt's later events are purged)
+    assert _scalar_steps(run / "tensorboard") == _scalar_steps(reference / "tensorboard")
+    assert not list((run / "checkpoints").glob("*-v1.ckpt"))
+
+
+@pytest.mark.slow
+def test_a_run_killed_after_epoch_1_resumes_to_the_same_result(tmp_path: Path, unbroken: tuple[Path, dict]) -> None:
     run = tmp_path / "killed"
     # the overrides run_inprocess adds, so that the in-process resume below has the same ones
     same = FAST + [f"paths.log_dir={tmp_path / 'logs'}", f"paths.cache_dir={tmp_path / 'cache'}"] + COMMON
@@ -70,15 +87,19 @@ def test_a_run_killed_after_epoch_1_resumes_to_the_same_result(tmp_path: Path) -
     assert killed_at < 3
 
     _, resumed = run_inprocess(train, "train", COMMON + [f"resume={run}"], run)
-    assert resumed["status"] == "ok" and resumed["resumed_from"].endswith("last.ckpt")
-    assert load_ckpt(run / "checkpoints" / "last.ckpt")["global_step"] == \
-        load_ckpt(tmp_path / "unbroken" / "checkpoints" / "last.ckpt")["global_step"]
-    assert Path(resumed["best_checkpoint"]).name == Path(unbroken["best_checkpoint"]).name
-    assert _metrics(resumed) == pytest.approx(_metrics(unbroken), abs=1e-6)
-    assert "test/acc" in _metrics(resumed) and "val/acc_best" in _metrics(resumed)
-    # one TensorBoard run with the unbroken run's steps (the killed attempt's later events are purged)
-    assert _scalar_steps(run / "tensorboard") == _scalar_steps(tmp_path / "unbroken" / "tensorboard")
-    assert not list((run / "checkpoints").glob("*-v1.ckpt"))
+    _assert_same_run(run, resumed, unbroken)
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_ctrl_c_mid_epoch_resumes_to_the_same_result(run_dir: Path, unbroken) -> None:
+    stop = ["+callbacks.stop._target_=lifecycle_helpers.SendSignal", "+callbacks.stop.at_step=50",
+            "+callbacks.stop.signum=SIGINT"]  # step 50: in the middle of epoch 2 (20 steps an epoch)
+    with pytest.raises(SystemExit) as info:
+        run_inprocess(train, "train", COMMON + stop, run_dir)
+    assert info.value.code == 130
+    assert load_ckpt(run_dir / "checkpoints" / "last.ckpt")["epoch"] == 1
+    _, resumed = run_inprocess(train, "train", COMMON + stop + [f"resume={run_dir}"], run_dir)
+    _assert_same_run(run_dir, resumed, unbroken)
 
 
 def _fake_run(runs: Path, name: str, status: str, overrides: list[str]) -> Path:
