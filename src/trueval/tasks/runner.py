@@ -19,6 +19,7 @@ import errno
 import logging
 import math
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -133,8 +134,9 @@ def run_task(task: Callable[[DictConfig, RunRecord | None], float], cfg: DictCon
             signum = interruption_signal(exc, guard)
             if signum is not None:
                 _record_end(record, history, lambda r: r.interrupt(signum))
-                log.error("%s; run directory %s (continue it with resume=%s, or resume=auto)",
-                          exc if str(exc) else f"interrupted by signal {signum}", run_dir, run_dir)
+                how = ("run the sweep again with hydra.sweep.dir=" + str(run_dir.parent) if is_multirun()
+                       else f"continue it with resume={run_dir} (or resume=auto)")
+                log.error("interrupted by %s; run directory %s: %s", signal.Signals(signum).name, run_dir, how)
                 raise SystemExit(128 + signum) from None
             user_exc = exc if isinstance(exc, UserError) else _output_error(exc)
             if user_exc is not None:
