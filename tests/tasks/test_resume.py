@@ -18,7 +18,7 @@ from trueval.utils.run_dirs import find_latest_run, run_dir as resolve_run_dir
 
 # dropout and an epoch-wise LR schedule: both must continue exactly; Sleep makes epochs long enough
 # for the test to kill the process between two of them
-COMMON = ["model.width=16", "model.depth=2", "model.dropout=0.1", "trainer.max_epochs=4", "scheduler=step",
+COMMON = ["model.width=16", "model.depth=2", "model.dropout=0.1", "trainer.max_epochs=3", "scheduler=step",
           "scheduler.step_size=1", "scheduler.gamma=0.7", "callbacks.progress_bar=null",
           "+callbacks.sleep._target_=lifecycle_helpers.Sleep", "+callbacks.sleep.seconds=0.4"]
 
@@ -69,7 +69,7 @@ def _assert_same_run(run: Path, resumed: dict, unbroken: tuple[Path, dict]) -> N
 
 
 @pytest.mark.slow
-def test_a_run_killed_after_epoch_1_resumes_to_the_same_result(tmp_path: Path, unbroken: tuple[Path, dict]) -> None:
+def test_a_run_killed_after_an_epoch_resumes_to_the_same_result(tmp_path: Path, unbroken: tuple[Path, dict]) -> None:
     run = tmp_path / "killed"
     # the overrides run_inprocess adds, so that the in-process resume below has the same ones
     same = FAST + [f"paths.log_dir={tmp_path / 'logs'}", f"paths.cache_dir={tmp_path / 'cache'}"] + COMMON
@@ -77,14 +77,14 @@ def test_a_run_killed_after_epoch_1_resumes_to_the_same_result(tmp_path: Path, u
     proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *same, f"hydra.run.dir={run}"], cwd=tmp_path,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_epoch(run / "checkpoints" / "last.ckpt", 1, proc)
+        _wait_for_epoch(run / "checkpoints" / "last.ckpt", 0, proc)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
         proc.wait()
     assert json.loads((run / "metrics.json").read_text())["status"] == "running"  # what SIGKILL leaves
     killed_at = load_ckpt(run / "checkpoints" / "last.ckpt")["epoch"]
-    assert killed_at < 3
+    assert killed_at < 2
 
     _, resumed = run_inprocess(train, "train", COMMON + [f"resume={run}"], run)
     _assert_same_run(run, resumed, unbroken)
@@ -92,12 +92,12 @@ def test_a_run_killed_after_epoch_1_resumes_to_the_same_result(tmp_path: Path, u
 
 @pytest.mark.slow
 def test_a_run_stopped_by_ctrl_c_mid_epoch_resumes_to_the_same_result(run_dir: Path, unbroken) -> None:
-    stop = ["+callbacks.stop._target_=lifecycle_helpers.SendSignal", "+callbacks.stop.at_step=50",
-            "+callbacks.stop.signum=SIGINT"]  # step 50: in the middle of epoch 2 (20 steps an epoch)
+    stop = ["+callbacks.stop._target_=lifecycle_helpers.SendSignal", "+callbacks.stop.at_step=30",
+            "+callbacks.stop.signum=SIGINT"]  # step 30: in the middle of epoch 1 (20 steps an epoch)
     with pytest.raises(SystemExit) as info:
         run_inprocess(train, "train", COMMON + stop, run_dir)
     assert info.value.code == 130
-    assert load_ckpt(run_dir / "checkpoints" / "last.ckpt")["epoch"] == 1
+    assert load_ckpt(run_dir / "checkpoints" / "last.ckpt")["epoch"] == 0
     _, resumed = run_inprocess(train, "train", COMMON + stop + [f"resume={run_dir}"], run_dir)
     _assert_same_run(run_dir, resumed, unbroken)
 

@@ -15,9 +15,9 @@ import pytest
 
 from helpers import ROOT, load_ckpt
 
-ARGS = ["-m", "optimizer.lr=0.001,0.002", "trainer=cpu", "trainer.max_epochs=3", "model.width=16", "model.depth=2",
+ARGS = ["-m", "optimizer.lr=0.001,0.002", "trainer=cpu", "trainer.max_epochs=2", "model.width=16", "model.depth=2",
         "callbacks.progress_bar=null", "extras.print_config=false", "extras.print_metrics=false",
-        "+callbacks.sleep._target_=lifecycle_helpers.Sleep", "+callbacks.sleep.seconds=0.4"]
+        "+callbacks.sleep._target_=lifecycle_helpers.Sleep", "+callbacks.sleep.seconds=0.3"]
 
 
 def _sweep(tmp_path: Path, sweep: Path) -> subprocess.Popen:
@@ -62,7 +62,7 @@ def test_a_rerun_sweep_skips_finished_trials_and_resumes_the_killed_one(tmp_path
     assert (first / "metrics.json").read_text() == first_record  # not trained again
     resumed = json.loads((second / "metrics.json").read_text())
     assert resumed["status"] == "ok" and resumed["resumed_from"].endswith("last.ckpt")
-    assert load_ckpt(second / "checkpoints" / "last.ckpt")["epoch"] == 2
+    assert load_ckpt(second / "checkpoints" / "last.ckpt")["epoch"] == 1
     assert not list(second.rglob("*-v1.ckpt")) and not list(sweep.rglob("*.tmp*"))
     history = [json.loads(line) for line in (tmp_path / "logs" / "history.jsonl").read_text().splitlines()]
     assert sorted((h["run_dir"], h["status"]) for h in history) == sorted([
