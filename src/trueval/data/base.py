@@ -352,7 +352,12 @@ class ClassificationDataModule(pl.LightningDataModule):
         transform = build_transform(self.augment[split], self.mean, self.std, image_size=resize)
         workers = self._workers(split)
         generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(SampleDataset(ss, transform), batch_size=batch, shuffle=train,
+        dataset = SampleDataset(ss, transform)
+        from trueval.data.gpu_loader import EpochShuffleSampler
+
+        # epoch k's order from (seed, k) alone, so that a resumed run sees the orders an unbroken one saw
+        sampler = EpochShuffleSampler(dataset, self.seed) if train else None
+        return DataLoader(dataset, batch_size=batch, sampler=sampler,
                           drop_last=self.drop_last and train, num_workers=workers, generator=generator,
                           pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0)
 

@@ -28,6 +28,7 @@ import torch
 from trueval.data.gpu_augment import AugmentSpec, augment_batch, normalization_constants, normalize_with, parse_spec
 from trueval.core.batches import BatchGroup
 from trueval.core.errors import UserError
+from trueval.core.seeds import epoch_seed  # noqa: F401 (also imported from here)
 
 # share of the currently free GPU memory that a dataset may take and still count as "fits":
 # the rest is for the model, activations, optimizer state and the allocator's slack
@@ -54,11 +55,6 @@ def images_to_tensor(images: np.ndarray | torch.Tensor, device: torch.device | s
     return t.to(device).permute(0, 3, 1, 2).contiguous()
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """A well-mixed 63-bit seed per (run seed, epoch): nearby seeds give unrelated streams."""
-    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)]).generate_state(2, np.uint64)[0] >> np.uint64(1))
-
-
 class EpochSampler:
     """Holds the epoch number; Lightning finds it as ``loader.sampler`` and calls ``set_epoch``.
 
@@ -75,6 +71,25 @@ class EpochSampler:
     def generator(self, device: torch.device) -> torch.Generator:
         """A fresh generator on ``device`` for the current epoch."""
         return torch.Generator(device=device).manual_seed(epoch_seed(self.seed, self.epoch))
+
+
+class EpochShuffleSampler(EpochSampler, torch.utils.data.RandomSampler):
+    """The same per-epoch order for a torch DataLoader: epoch k's permutation depends on (seed, k) only.
+
+    torch's RandomSampler draws each epoch from one generator that runs on from the start of the
+    process, so a resumed run (a new process) would see other orders than an unbroken one. A
+    RandomSampler still, so Lightning swaps in its seeded DistributedSampler under DDP.
+    """
+
+    def __init__(self, data_source: Sequence[Any], seed: int) -> None:
+        torch.utils.data.RandomSampler.__init__(self, data_source)
+        EpochSampler.__init__(self, seed)
+
+    def __iter__(self) -> Iterator[int]:
+        # RandomSampler's own ``generator`` attribute (None) shadows EpochSampler.generator
+        generator = EpochSampler.generator(self, torch.device("cpu"))
+        self.epoch += 1  # as GpuLoader: the next pass is the next epoch unless set_epoch comes first
+        return iter(torch.randperm(len(self.data_source), generator=generator).tolist())
 
 
 class GpuLoader:

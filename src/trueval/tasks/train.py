@@ -13,12 +13,17 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from trueval.callbacks.checkpoint import AtomicCheckpointIO
 from trueval.callbacks.checkpoint_data import TruevalCheckpointData
+from trueval.callbacks.interruption import SignalGuard, StopOnSignal
+from trueval.callbacks.resume_state import ExactResume
 from trueval.tasks import artifacts
 from trueval.tasks.builders import (accelerator_is_cuda, build_callbacks, build_datamodule, build_loggers,
                                     build_module, build_trainer)
 from trueval.tasks.runner import is_rank_zero
 from trueval.tasks.uncertainty import record_test_uncertainty
+from trueval.tasks.resume import prepare_resume
+from trueval.tasks.runner import continues_run_dir, is_rank_zero
 from trueval.utils.run_record import RunRecord
 
 log = logging.getLogger("trueval")
@@ -33,26 +38,35 @@ def train(cfg: DictConfig, record: RunRecord | None) -> float:
     pl.seed_everything(cfg.seed, workers=True)
 
     dm = build_datamodule(cfg.data)
+    setup_started = time.time()
     try:
         dm.setup("fit")
     finally:
         # the leak report is written even when the gate refuses the split
         if is_rank_zero():
             artifacts.write_integrity(dm, run_dir, record)
+    setup_seconds = time.time() - setup_started
+    # an earlier attempt in this run directory (resume=, a re-run sweep): continue from its last.ckpt
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is None and continues_run_dir(cfg) and cfg.get("train", True):
+        ckpt_path = prepare_resume(cfg, run_dir, clean=is_rank_zero())
+        if record is not None:
+            record.update(resumed_from=ckpt_path)
     cuda = accelerator_is_cuda(cfg.trainer)
     module = build_module(cfg, dm, str(run_dir), cuda)
     if is_rank_zero():
         artifacts.log_network(module, dm, record)
 
-    callbacks = build_callbacks(cfg.get("callbacks")) + [TruevalCheckpointData(artifacts.checkpoint_extra(dm))]
+    callbacks = build_callbacks(cfg.get("callbacks")) + [
+        TruevalCheckpointData(artifacts.checkpoint_extra(dm)), ExactResume(cfg.seed), StopOnSignal(SignalGuard.active)]
     loggers = build_loggers(cfg.get("logger"))
-    trainer = build_trainer(cfg, callbacks, loggers)
+    trainer = build_trainer(cfg, callbacks, loggers, plugins=[AtomicCheckpointIO()])
     if record is not None and record.data.get("leaky"):
         artifacts.flag_leaky(loggers, dm.leak_report)
 
     metrics: dict[str, Any] = {}
     if cfg.get("train", True):
-        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
         metrics.update(artifacts.scalars(trainer.callback_metrics))
     best = artifacts.best_checkpoint(trainer)
     if record is not None:
@@ -76,6 +90,8 @@ def train(cfg: DictConfig, record: RunRecord | None) -> float:
     metrics.update({k: v for k, v in artifacts.scalars(trainer.callback_metrics).items()
                     if k.startswith("time/") or k.startswith("model/")})
     metrics["time/run_seconds"] = round(time.time() - started, 3)
+    # reading, decoding, the integrity gate and normalisation statistics: the cold-start cost
+    metrics["time/data_setup_seconds"] = round(setup_seconds, 3)
     artifacts.finish(cfg, record, metrics, loggers, best)
     value = metrics.get(cfg.optimized_metric)
     return float(value) if value is not None else math.nan

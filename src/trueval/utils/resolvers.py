@@ -7,6 +7,8 @@ in the order the user wrote them (``optimizer=sgd,optimizer.lr=0.01``); constant
 (the sweep summary lists them in its header). Made safe for the file system.
 ``trueval.task_metric``: the default ``optimized_metric`` of the data's task (classification:
 ``val/acc_best``, detection: ``val/map50_best``).
+``trueval.run_dir``: the run directory, or the earlier one that ``resume=`` continues
+(``trueval.utils.run_dirs``).
 """
 
 from __future__ import annotations
@@ -145,3 +147,7 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("trueval.job_dirname", job_dirname)
     if not OmegaConf.has_resolver("trueval.task_metric"):
         OmegaConf.register_new_resolver("trueval.task_metric", task_metric)
+    if not OmegaConf.has_resolver("trueval.run_dir"):
+        from trueval.utils.run_dirs import run_dir
+
+        OmegaConf.register_new_resolver("trueval.run_dir", run_dir)

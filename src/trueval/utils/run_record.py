@@ -1,7 +1,12 @@
 """``metrics.json``: the stable, machine-readable outcome of every run (see PRODUCT.md).
 
 It is written at the start with status ``running`` so a killed run is recognisable, and rewritten
-atomically at the end with ``ok`` or ``failed``. Other tools (sweep summaries, notebooks) read it.
+atomically at the end with ``ok``, ``failed`` or ``interrupted`` (stopped by a signal; it names
+the signal). Other tools (sweep summaries, notebooks, ``resume=auto``) read it.
+
+Every file here is written through a temporary file and a rename: a full disk or a read-only
+directory leaves the previous file (or none) and no temporary file, and raises ``OutputNotWritten``,
+a user error that names the file, so the run ends with one line instead of a traceback.
 """
 
 from __future__ import annotations
@@ -10,10 +15,24 @@ import json
 import math
 import os
 import platform
+import signal
+import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+
+from trueval.core.errors import UserError
+
+
+class OutputNotWritten(UserError):
+    """A run output could not be written (full disk, read-only or missing directory): exit 2."""
+
+    def __init__(self, path: Path | str, error: OSError) -> None:
+        reason = error.strerror or str(error)
+        super().__init__(f"could not write {path}: {reason}. The run's outputs are incomplete; free space "
+                         "or choose a writable directory (paths.log_dir, hydra.run.dir) and run again.")
+        self.errno = error.errno
 
 
 def _versions() -> dict[str, str]:
@@ -53,12 +72,86 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write(tmp)`` into a temporary file beside ``path``, then rename it over ``path``.
+
+    Readers see the old file or the new one, never half of one. On any failure the temporary file
+    is removed; an OSError becomes ``OutputNotWritten`` naming ``path``.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise OutputNotWritten(path, exc) from None
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def write_json_atomic(path: Path, data: Mapping[str, Any], indent: int | None = 2) -> None:
     """Write JSON through a temporary file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(_plain(dict(data)), indent=indent) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(_plain(dict(data)), indent=indent) + "\n"
+    write_atomically(path, lambda tmp: tmp.write_text(text))
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line with O_APPEND (concurrent writers keep whole lines); OutputNotWritten on failure."""
+    data = (line + "\n").encode()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(28, "No space left on device (short write)")
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise OutputNotWritten(path, exc) from None
+
+
+def check_appendable(path: Path) -> None:
+    """Fail now, before any training, when ``path`` (history.jsonl) could not be appended to later."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644))
+    except OSError as exc:
+        raise OutputNotWritten(path, exc) from None
+
+
+def read_record(run_dir: Path) -> dict[str, Any] | None:
+    """The ``metrics.json`` of ``run_dir``, or None when there is none (or it cannot be parsed)."""
+    try:
+        data = json.loads((Path(run_dir) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_alive_here(record: Mapping[str, Any]) -> bool:
+    """Whether a ``running`` record belongs to a process that still runs on this host."""
+    pid, host = record.get("pid"), record.get("host")
+    if record.get("status") != "running" or not isinstance(pid, int) or host != socket.gethostname():
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class RunRecord:
@@ -80,6 +173,8 @@ class RunRecord:
             "leaky": False,
             "run_dir": str(self.run_dir),
             "best_checkpoint": None,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
         }
         write_json_atomic(self.path, self.data)
 
@@ -98,6 +193,16 @@ class RunRecord:
             self.data["metrics"] = _plain(dict(metrics))
         self._write()
 
+    def interrupt(self, signum: int, metrics: Mapping[str, Any] | None = None) -> None:
+        """Stopped by signal ``signum``: status ``interrupted``, the signal by name and number."""
+        name = signal.Signals(signum).name
+        self.data["status"] = "interrupted"
+        self.data["error"] = f"interrupted by {name} (signal {signum})"
+        self.data["signal"] = {"name": name, "number": int(signum)}
+        if metrics:
+            self.data["metrics"] = _plain(dict(metrics))
+        self._write()
+
     def _write(self) -> None:
         self.data["wall_seconds"] = round(time.time() - self.started, 3)
         write_json_atomic(self.path, self.data)
@@ -106,9 +211,4 @@ class RunRecord:
         """One line per finished run in logs/history.jsonl (O_APPEND keeps concurrent lines whole)."""
         line = json.dumps(_plain({k: self.data[k] for k in (
             "status", "task", "run_dir", "overrides", "seed", "metrics", "wall_seconds", "leaky")}))
-        history_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(history_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, (line + "\n").encode())
-        finally:
-            os.close(fd)
+        append_line(Path(history_file), line)
