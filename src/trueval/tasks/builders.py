@@ -91,6 +91,7 @@ def build_module(cfg: DictConfig, dm: Any, output_dir: str | None, cuda: bool) -
         hparams=hparams, output_dir=output_dir, steps_per_call=steps_per_call(cfg),
         gradient_clip_val=cfg.trainer.get("gradient_clip_val"),
         gradient_clip_algorithm=cfg.trainer.get("gradient_clip_algorithm"),
+        loss=cfg.loss.get("name", "ce"), focal_gamma=cfg.loss.get("gamma", 2.0),
     )
 
 
