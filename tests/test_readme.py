@@ -20,6 +20,7 @@ ELSEWHERE = {
     "make test": ".ci/run",
     "python train.py -m": "tests/sweep/test_sweeps_e2e.py::test_readme_sweep_commands_run_as_written",
     "python -m trueval.summary": "tests/sweep/test_summary.py",
+    "python quality.py": "tests/quality/test_quality_app.py::test_flipped_labels_ranked_first_then_left_out_of_training",
 }
 
 

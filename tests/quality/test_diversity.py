@@ -9,7 +9,7 @@ import numpy as np
 from integrity.synthetic import photos, shift
 from trueval.core.samples import SampleSet
 from trueval.integrity import IntegritySettings
-from trueval.quality.diversity import diversity_section
+from trueval.quality.diversity import diversity_section, split_clusters
 
 
 def test_frame_sequence_found_as_one_cluster(tmp_path: Path) -> None:
@@ -19,8 +19,9 @@ def test_frame_sequence_found_as_one_cluster(tmp_path: Path) -> None:
     images = np.concatenate([distinct[:20], frames, distinct[20:]])
     train = SampleSet("train", np.zeros(len(images), int), images=images, name="t")
     test = SampleSet("test", np.zeros(10, int), images=photos(10, seed=4), name="t")
-    section = diversity_section({"train": train, "test": test}, IntegritySettings(), tmp_path / "cache", None,
-                                max_repeat_fraction=0.05)
+    sets = {"train": train, "test": test}
+    clusters = {s: split_clusters(ss, IntegritySettings(), tmp_path / "cache") for s, ss in sets.items()}
+    section = diversity_section(sets, clusters, None, max_repeat_fraction=0.05)
     d = section.data["splits"]
     assert d["train"]["clusters"] == 1 and d["train"]["repeats"] == 5
     assert sorted(d["train"]["largest"][0]) == sorted(f"train/{i}" for i in range(20, 26))

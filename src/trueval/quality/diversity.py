@@ -28,13 +28,14 @@ def split_clusters(ss: SampleSet, settings: Any, cache_dir: Path | None) -> list
     return sorted(clusters, key=lambda m: (-len(m), int(m[0])))
 
 
-def diversity_section(sets: Mapping[str, SampleSet], settings: Any, cache_dir: Path | None, root: str | None,
-                      max_repeat_fraction: float, shown: int = 6) -> Section:
+def diversity_section(sets: Mapping[str, SampleSet], clusters_by_split: Mapping[str, list[np.ndarray]],
+                      root: str | None, max_repeat_fraction: float, shown: int = 6) -> Section:
+    """The report section from each split's clusters (``split_clusters``)."""
     data: dict[str, Any] = {"max_repeat_fraction": float(max_repeat_fraction), "splits": {}}
     rows, figures, scalars = [], {}, {}
     flagged = False
     for split, ss in sets.items():
-        clusters = split_clusters(ss, settings, cache_dir)
+        clusters = clusters_by_split[split]
         repeats = int(sum(len(m) - 1 for m in clusters))
         fraction = repeats / max(1, len(ss))
         flagged |= fraction > max_repeat_fraction

@@ -13,7 +13,7 @@ import numpy as np
 
 from trueval.core.samples import SampleSet
 from trueval.data.exclusions import FORMAT
-from trueval.integrity.report import write_json
+from trueval.utils.run_record import write_json_atomic
 from trueval.quality.section import display_path
 
 
@@ -39,4 +39,5 @@ def exclusion_manifest(sets: Mapping[str, SampleSet], dataset: str, root: str | 
 
 
 def write_manifest(manifest: Mapping[str, Any], path: Path) -> Path:
-    return write_json(path, dict(manifest))
+    write_json_atomic(path, manifest)
+    return path

@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from trueval.integrity.report import write_json
-from trueval.quality.figures import save_png, to_array
+from trueval.utils.run_record import write_json_atomic
+from trueval.quality.figures import save_png
 from trueval.quality.section import Section
 
 log = logging.getLogger("trueval")
@@ -25,6 +25,7 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, An
             writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for everyone who reads the run
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -42,7 +43,7 @@ def write_report(run_dir: Path, dataset: str, sections: Sequence[Section], extra
     flagged = [s.key for s in sections if s.flagged]
     doc = {"dataset": dataset, "flagged": flagged, **extra,
            "sections": {s.key: {"flagged": s.flagged, **s.data, "figures": files[s.key]} for s in sections}}
-    write_json(run_dir / "quality_report.json", doc)
+    write_json_atomic(run_dir / "quality_report.json", doc)
     md = [f"# Data quality: {dataset}", "",
           "Flagged: " + (", ".join(f"**{k}**" for k in flagged) if flagged else "nothing") + "."]
     for section in sections:
@@ -52,11 +53,15 @@ def write_report(run_dir: Path, dataset: str, sections: Sequence[Section], extra
     tmp = run_dir / "quality_report.md.tmp"
     tmp.write_text(text)
     os.replace(tmp, run_dir / "quality_report.md")
-    _tensorboard(run_dir / "tensorboard", sections, text)
+    _tensorboard(run_dir / "tensorboard", sections, text, run_dir, files)
     return doc
 
 
-def _tensorboard(folder: Path, sections: Sequence[Section], text: str) -> None:
+def _tensorboard(folder: Path, sections: Sequence[Section], text: str, run_dir: Path,
+                 files: Mapping[str, list[str]]) -> None:
+    """The report's text, scalars and figures (read back from their PNGs: drawn once)."""
+    import numpy as np
+    from PIL import Image
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(folder))
@@ -66,7 +71,9 @@ def _tensorboard(folder: Path, sections: Sequence[Section], text: str) -> None:
             for key, value in section.scalars.items():
                 writer.add_scalar(key, float(value), 0)
             writer.add_scalar(f"quality/{section.key}/flagged", float(section.flagged), 0)
-            for stem, fig in section.figures.items():
-                writer.add_image(f"quality/{stem}", to_array(fig), 0, dataformats="HWC")
+            for file in files[section.key]:
+                with Image.open(run_dir / file) as im:
+                    pixels = np.asarray(im.convert("RGB"))
+                writer.add_image(f"quality/{Path(file).stem}", pixels, 0, dataformats="HWC")
     finally:
         writer.close()
