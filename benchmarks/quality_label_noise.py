@@ -1,6 +1,6 @@
 """Label-noise benchmark of quality.py: precision at k of label_issues.csv on MNIST with flipped labels.
 
-    # unpack torchvision's MNIST files outside the repository first (MNIST/raw/*-ubyte)
+    # torchvision's MNIST files (MNIST/raw/*-ubyte[.gz]) outside the repository
     python benchmarks/quality_label_noise.py --mnist /tmp/mnist --root /tmp/mnist-noisy --train 10000 --noise 0.1
 
 Writes an image folder ``<root>/train/<label>/*.png`` of ``--train`` seeded MNIST training images of
@@ -28,15 +28,26 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def read_idx(path: Path) -> np.ndarray:
+    """An MNIST IDX file (or its .gz copy) as a uint8 array; numpy only, so the benchmark starts fast."""
+    import gzip
+
+    opener = (lambda: gzip.open(str(path) + ".gz", "rb")) if not path.exists() else (lambda: open(path, "rb"))
+    with opener() as fh:
+        data = fh.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
 def write_noisy_folder(mnist: Path, root: Path, n_train: int, n_test: int, noise: float, seed: int) -> set[str]:
     """The image folder; returns the relative paths of the flipped training files."""
-    from torchvision.datasets import MNIST
-
     rng = np.random.default_rng(seed)
     flipped: set[str] = set()
     for split, count in (("train", n_train), ("test", n_test)):
-        ds = MNIST(str(mnist), train=split == "train", download=False)
-        images, labels = ds.data.numpy(), ds.targets.numpy().copy()
+        prefix = "train" if split == "train" else "t10k"
+        images = read_idx(mnist / "MNIST" / "raw" / f"{prefix}-images-idx3-ubyte")
+        labels = read_idx(mnist / "MNIST" / "raw" / f"{prefix}-labels-idx1-ubyte").astype(np.int64)
         pick = np.sort(rng.choice(len(labels), size=count, replace=False))
         labels = labels[pick]
         wrong = np.zeros(count, bool)

@@ -18,8 +18,8 @@ def test_per_class_thresholds_flag_confidently_other_samples() -> None:
     # sample 2: p(0)=0.3 < t0 and p(1)=0.7 >= t1; the hard class's low-confidence members stay unflagged
     assert found.flagged.tolist() == [False, False, True, False, False, False]
     assert found.predicted[2] == 1
-    assert found.score[2] == pytest.approx(0.7 - 0.3)
-    assert find_label_issues(probs, labels, t, "self_confidence").score[2] == pytest.approx(0.7)
+    assert found.score[2] == pytest.approx(1 - 0.3)
+    assert find_label_issues(probs, labels, t, "margin").score[2] == pytest.approx(0.7 - 0.3)
 
 
 def test_a_class_nobody_carries_is_never_predicted_as_the_true_label() -> None:

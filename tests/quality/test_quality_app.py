@@ -37,8 +37,7 @@ def test_flipped_labels_ranked_first_then_left_out_of_training(tmp_path: Path) -
     run = tmp_path / "quality"
     data = ["data=imagefolder", f"data.root={root}"]
     with pytest.raises(SystemExit) as stop:
-        run_quality(data + ["quality.sections=[balance,diversity,labels]", "quality.fix=true",
-                                                  "quality.labels.epochs=15", "quality.labels.hidden=128"], run)
+        run_quality(data + ["quality.sections=[balance,diversity,labels]", "quality.fix=true"], run)
     assert stop.value.code == 1  # 10% of train looks mislabelled: flagged
     with open(run / "label_issues.csv", newline="") as fh:
         reader = csv.DictReader(fh)

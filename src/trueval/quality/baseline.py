@@ -22,8 +22,8 @@ from trueval.quality.threads import one_thread
 
 @dataclass(frozen=True)
 class BaselineSettings:
-    hidden: int = 256
-    epochs: int = 30
+    hidden: int = 128
+    epochs: int = 15
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-4

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RANKINGS = ("margin", "self_confidence")
+RANKINGS = ("self_confidence", "margin")
 
 
 @dataclass
@@ -40,11 +40,11 @@ def class_thresholds(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def find_label_issues(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray,
-                      rank_by: str = "margin") -> LabelIssues:
+                      rank_by: str = "self_confidence") -> LabelIssues:
     """Flag samples as confident learning does and score them.
 
-    ``margin``: max_{j != y} p_j - p_y (the normalised margin, negated; cleanlab's default ranking);
-    ``self_confidence``: 1 - p_y.
+    ``self_confidence``: 1 - p_y (cleanlab's default label-quality score, inverted);
+    ``margin``: max_{j != y} p_j - p_y (the normalised margin, negated).
     """
     if rank_by not in RANKINGS:
         raise ValueError(f"rank_by must be one of {RANKINGS}, got {rank_by!r}")

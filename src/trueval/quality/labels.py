@@ -50,7 +50,7 @@ def out_of_sample_probs(sets: Mapping[str, SampleSet], num_classes: int, size: i
 
 
 def labels_section(sets: Mapping[str, SampleSet], class_names: Sequence[str], root: str | None,
-                   settings: BaselineSettings, size: int = 16, rank_by: str = "margin",
+                   settings: BaselineSettings, size: int = 16, rank_by: str = "self_confidence",
                    loss_threshold: float | str = "auto", max_issue_fraction: float = 0.05, device: str = "auto",
                    seed: int = 0, shown: int = 32) -> LabelResult:
     from trueval.quality.baseline import pick_device
@@ -100,9 +100,9 @@ def labels_section(sets: Mapping[str, SampleSet], class_names: Sequence[str], ro
             "top": issues[:20]}
     lines = [f"Baseline: {data['baseline']['model']} on {size}x{size} pixels; train probabilities out of sample by "
              f"{settings.folds}-fold cross-fitting, val/test from a model fitted on train ({seconds:.1f} s on {dev}). "
-             "Confident learning flags an image when the probability of its given label is below that class's "
-             "threshold (mean probability of the class among images labelled with it) and another class reaches "
-             f"its own; ranked by {rank_by.replace('_', ' ')}.", ""]
+             "Confident learning gives each class a threshold (the mean probability of the class among images "
+             "labelled with it) and flags an image when the most probable class among those reaching their "
+             f"threshold is not its given label; ranked by {rank_by.replace('_', ' ')}.", ""]
     lines += table(["split", "images", "baseline acc", "flagged", "flagged share", "baseline disagrees",
                     f"loss > {threshold:.2f}"],
                    [[s, d["images"], d["baseline_accuracy"], d["flagged"], f"{100 * d['flagged_fraction']:.1f}%",
@@ -113,7 +113,8 @@ def labels_section(sets: Mapping[str, SampleSet], class_names: Sequence[str], ro
     if issues:
         lines += ["", "Most suspicious (label_issues.csv lists the flagged images and those the baseline predicts "
                   "otherwise, most suspicious first):", ""]
-        lines += table(list(ISSUE_COLUMNS), [[r[c] for c in ISSUE_COLUMNS] for r in issues[:10]])
+        lines += table(list(ISSUE_COLUMNS), [[r["split"], r["path"], r["given"], r["predicted"], f"{r['score']:.4f}"]
+                                             for r in issues[:10]])
     if flagged:
         lines += ["", f"**{100 * fraction:.1f}% of the training images look mislabelled** (flagged above "
                   f"{100 * max_issue_fraction:.0f}%): review label_issues.csv; `quality.fix=true` writes a manifest "
