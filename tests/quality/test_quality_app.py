@@ -71,3 +71,19 @@ def test_unknown_section_is_a_user_error(tmp_path: Path) -> None:
     assert stop.value.code == 2
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["status"] == "failed" and "quality.sections" in m["error"]
+
+
+@pytest.mark.slow
+def test_detection_data_counts_boxes_per_class(tmp_path: Path) -> None:
+    from trueval.data.detection.synthetic import write_synthetic_yolo
+
+    yaml_path = write_synthetic_yolo(tmp_path / "ds", {"train": 12, "val": 6, "test": 6}, size=48, seed=1)
+    run = tmp_path / "quality"
+    with pytest.raises(SystemExit) as stop:
+        run_quality(["data=yolo", f"data.yaml_path={yaml_path}", "data.image_size=48", "data.num_workers=0"], run)
+    assert stop.value.code == 1  # a dozen training images hold fewer than 20 boxes of each class
+    report = json.loads((run / "quality_report.json").read_text())
+    balance = report["sections"]["balance"]
+    assert balance["flagged"] and set(balance["underrepresented"]) == {"rectangle", "ellipse", "triangle"}
+    assert sum(balance["boxes"]["train"]) >= 12 and balance["images"]["train"] != balance["boxes"]["train"]
+    assert "labels" not in report["sections"] and {"diversity", "domain"} <= set(report["sections"])

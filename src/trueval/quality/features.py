@@ -35,7 +35,7 @@ def thumbnails(ss: SampleSet, size: int, channels: int | None = None) -> np.ndar
 def _fit(batch: np.ndarray, side: int) -> np.ndarray:
     if batch.shape[1] == side and batch.shape[2] == side:
         return np.ascontiguousarray(batch)
-    return resize_array(np.ascontiguousarray(batch), side)
+    return resize_array(np.array(batch), side)  # a writable copy: torch warns on read-only decoded pixels
 
 
 def _channels(images: np.ndarray, channels: int) -> np.ndarray:
