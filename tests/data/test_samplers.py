@@ -33,3 +33,21 @@ def test_dataloader_and_gpu_loader_draw_rare_class_half_the_time() -> None:
     ys = epoch_targets(0)
     assert len(ys) == len(TARGETS) and 0.4 < ys.float().mean() < 0.6
     assert torch.equal(ys, epoch_targets(0)) and not torch.equal(ys, epoch_targets(1))
+
+
+@pytest.mark.parametrize("loader", ["torch", "gpu"])
+def test_datamodule_hands_the_sampler_to_its_training_loader_only(loader: str, tmp_path) -> None:
+    from torch.utils.data import WeightedRandomSampler
+
+    from trueval.data.digits import DigitsDataModule
+
+    dm = DigitsDataModule(loader=loader, sampler="balanced", cache_dir=str(tmp_path), num_workers=0,
+                          integrity={"near": False})
+    dm.setup("fit")
+    train, val = dm.train_dataloader(), dm.val_dataloader()
+    if loader == "torch":
+        assert isinstance(train.sampler, WeightedRandomSampler)
+        assert not isinstance(val.sampler, WeightedRandomSampler)
+    else:
+        assert train.weights is not None and val.weights is None
+        assert train.weights.sum().item() == pytest.approx(1.0, abs=1e-4)
