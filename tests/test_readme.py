@@ -22,6 +22,7 @@ ELSEWHERE = {
     "python -m trueval.summary": "tests/sweep/test_summary.py",
     "tensorboard --logdir": "tests/tasks/test_tensorboard.py (a real tensorboard over a sweep)",
     "python -m trueval.compare": "tests/stats/test_kfold_e2e.py",
+    "python quality.py": "tests/quality/test_quality_app.py::test_flipped_labels_ranked_first_then_left_out_of_training",
 }
 
 

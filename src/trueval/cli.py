@@ -1,4 +1,4 @@
-"""The Hydra entry point shared by train.py, eval.py and audit.py at the repository root."""
+"""The Hydra entry point shared by train.py, eval.py, audit.py and quality.py at the repository root."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 TASKS = {"train": "trueval.tasks.train:train", "eval": "trueval.tasks.evaluate:evaluate",
-         "audit": "trueval.tasks.audit:audit", "baseline": "trueval.tasks.baseline:baseline"}
+         "audit": "trueval.tasks.audit:audit", "baseline": "trueval.tasks.baseline:baseline",
+         "quality": "trueval.tasks.quality:quality"}
 
 
 def main(name: str, root: Path) -> None:

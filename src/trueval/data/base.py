@@ -166,6 +166,10 @@ class ClassificationDataModule(pl.LightningDataModule):
             train = sets["train"]
             keep = stratified_subset(train.targets, self.fraction, self.seed, groups=self._groups(train, cluster=False))
             sets["train"] = train.subset(np.sort(keep))
+        if self.options.get("exclude"):  # a manifest of quality.py quality.fix=true
+            from trueval.data.exclusions import apply_exclusions
+
+            sets = apply_exclusions(sets, self.options["exclude"])
         for split, ss in sets.items():
             if len(ss) == 0:
                 raise UserError(f"{self.name}: the {split} split is empty", key="data.split" if self.split else "data")
@@ -327,6 +331,11 @@ class ClassificationDataModule(pl.LightningDataModule):
     def _loader(self, split: str) -> Any:
         train = split == "train"
         batch = self.batch_size if train else self.eval_batch_size
+        weights = None
+        if train and self.options.get("sampler"):  # data.sampler=balanced
+            from trueval.data.samplers import sample_weights
+
+            weights = sample_weights(self.options["sampler"], self.sets[split].targets)
         if self._use_gpu_loader():
             from trueval.data.gpu_loader import GpuLoader
 
@@ -343,7 +352,8 @@ class ClassificationDataModule(pl.LightningDataModule):
                              drop_last=self.drop_last and train, augment=None if is_identity(spec) else spec,
                              mean=self.mean, std=self.std, seed=self.seed + SPLITS.index(split),
                              channels_last=bool(getattr(module, "channels_last", False)),
-                             steps_per_call=self.steps_per_call if train else 1)
+                             steps_per_call=self.steps_per_call if train else 1,
+                             weights=None if weights is None else torch.as_tensor(weights, device=device))
         if train and self.steps_per_call > 1:
             log.info("data.steps_per_call=%d applies to the GPU-resident loader only: the DataLoader "
                      "hands the training step one batch at a time", self.steps_per_call)
@@ -353,10 +363,15 @@ class ClassificationDataModule(pl.LightningDataModule):
         workers = self._workers(split)
         generator = torch.Generator().manual_seed(self.seed)
         dataset = SampleDataset(ss, transform)
-        from trueval.data.gpu_loader import EpochShuffleSampler
+        if weights is not None:  # data.sampler=balanced
+            from trueval.data.samplers import weighted_sampler
 
-        # epoch k's order from (seed, k) alone, so that a resumed run sees the orders an unbroken one saw
-        sampler = EpochShuffleSampler(dataset, self.seed) if train else None
+            sampler = weighted_sampler(weights, generator)
+        else:
+            from trueval.data.gpu_loader import EpochShuffleSampler
+
+            # epoch k's order from (seed, k) alone, so that a resumed run sees the orders an unbroken one saw
+            sampler = EpochShuffleSampler(dataset, self.seed) if train else None
         return DataLoader(dataset, batch_size=batch, sampler=sampler,
                           drop_last=self.drop_last and train, num_workers=workers, generator=generator,
                           pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0)

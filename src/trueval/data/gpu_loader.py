@@ -116,6 +116,7 @@ class GpuLoader:
         dtype: torch.dtype = torch.float32,
         augment_key: str = "data.augment",
         steps_per_call: int = 1,
+        weights: torch.Tensor | None = None,
     ) -> None:
         if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError("images must be a uint8 N,C,H,W tensor (see images_to_tensor)")
@@ -134,6 +135,8 @@ class GpuLoader:
             raise UserError(f"steps_per_call must be a positive integer, got {steps_per_call!r}",
                             key="data.steps_per_call")
         self.steps_per_call = steps_per_call
+        # data.sampler: per-sample draw weights; each epoch draws N samples with replacement
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=images.device)
         self.images = images
         self.targets = targets
         self.batch_size = batch_size
@@ -189,6 +192,8 @@ class GpuLoader:
         order = (
             torch.randperm(self.num_samples, generator=generator, device=self.device) if self.shuffle else None
         )
+        if self.weights is not None and self.shuffle:
+            order = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=generator)
         for b in range(self.num_batches):
             start, stop = b * self.batch_size, min((b + 1) * self.batch_size, self.num_samples)
             if order is None:

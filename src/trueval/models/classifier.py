@@ -20,6 +20,7 @@ from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusion
 
 from trueval.core.batches import BatchGroup
 from trueval.models.cuda_graph import GraphedTrainingForward
+from trueval.models.losses import check_loss, focal_loss
 from trueval.models.optim import optimization
 from trueval.core.errors import UserError
 
@@ -62,6 +63,8 @@ class ClassifierModule(pl.LightningModule):
         gradient_clip_algorithm: str | None = None,
         unfreeze_at_epoch: int | None = None,
         mixup: Mapping[str, Any] | None = None,
+        loss: str = "ce",
+        focal_gamma: float = 2.0,
     ) -> None:
         super().__init__()
         # plain data only (weights_only checkpoints); the full run config rides along for eval.py
@@ -74,6 +77,8 @@ class ClassifierModule(pl.LightningModule):
         self.label_smoothing = float(label_smoothing)
         weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
         self.register_buffer("class_weights", weights, persistent=False)
+        check_loss(loss, focal_gamma)
+        self.loss_name, self.focal_gamma = loss, float(focal_gamma)
         self.tta_hflip = tta_hflip
         self.tta_translate = int(tta_translate)
         self.channels_last = channels_last
@@ -154,6 +159,8 @@ class ClassifierModule(pl.LightningModule):
         return logits
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.loss_name == "focal":
+            return focal_loss(logits.float(), y, self.focal_gamma, self.class_weights, self.label_smoothing)
         return F.cross_entropy(logits.float(), y, weight=self.class_weights, label_smoothing=self.label_smoothing)
 
     # ----------------------------------------------------------------- fine-tuning

@@ -48,6 +48,9 @@ def write_integrity(dm: Any, run_dir: Path, record: RunRecord | None) -> None:
             else:
                 leaky = bool(report.has_leak) and report.to_dict().get("policy") != "drop"
             record.update(leaky=leaky, integrity=_integrity_summary(dm))
+        from trueval.quality.summary import log_data_quality
+
+        log_data_quality(dm, record)  # class balance and within-split repeats: log and metrics.json
     manifest = getattr(dm, "manifest", None)
     if manifest:
         write_json_atomic(run_dir / "splits.json", manifest, indent=None)

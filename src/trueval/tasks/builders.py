@@ -105,6 +105,7 @@ def build_module(cfg: DictConfig, dm: Any, output_dir: str | None, cuda: bool,
         gradient_clip_val=cfg.trainer.get("gradient_clip_val"),
         gradient_clip_algorithm=cfg.trainer.get("gradient_clip_algorithm"),
         unfreeze_at_epoch=extras.get("unfreeze_at_epoch"), mixup=cfg.get("mixup"),
+        loss=cfg.loss.get("name", "ce"), focal_gamma=cfg.loss.get("gamma", 2.0),
     )
 
 
