@@ -37,9 +37,27 @@ def group_stratified_split(targets: Sequence[int] | np.ndarray, groups: Sequence
         raise ValueError(f"{len(g)} group ids for {n} samples")
     if n == 0:
         return [np.zeros(0, np.int64) for _ in fr]
-    if len(np.unique(g)) == n:
-        return _stratified_singletons(y, fr, seed)
-    return _greedy_groups(y, g, fr, seed)
+    # a class held by one group (one image, or one cluster of copies) cannot be in two parts: it
+    # stays in the first (train), where a model can learn it, instead of landing in validation alone
+    pinned = _single_group_classes(y, g) if fr[0] > 0 else np.zeros(n, bool)
+    rest = np.flatnonzero(~pinned)
+    if len(rest) == 0:
+        return [np.arange(n)] + [np.zeros(0, np.int64) for _ in fr[1:]]
+    if len(np.unique(g[rest])) == len(rest):
+        parts = _stratified_singletons(y[rest], fr, seed)
+    else:
+        parts = _greedy_groups(y[rest], g[rest], fr, seed)
+    parts = [rest[p] for p in parts]
+    parts[0] = np.sort(np.concatenate([parts[0], np.flatnonzero(pinned)]))
+    return parts
+
+
+def _single_group_classes(y: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Mask of the samples whose class lies in one group only."""
+    _, yi = np.unique(y, return_inverse=True)
+    pairs = np.unique(np.stack([yi, np.unique(g, return_inverse=True)[1]], 1), axis=0)
+    groups_per_class = np.bincount(pairs[:, 0], minlength=yi.max() + 1)
+    return groups_per_class[yi] == 1
 
 
 def _stratified_singletons(y: np.ndarray, fr: np.ndarray, seed: int) -> list[np.ndarray]:

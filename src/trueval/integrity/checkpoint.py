@@ -28,28 +28,22 @@ VERSION = 1
 
 
 def _prints(ss: SampleSet, thumbs: bool) -> Prints:
-    """Hashes (and small thumbnails) the gate attached to ``ss``, else computed now."""
-    from trueval.integrity.gate import _HASHES, _SMALL
-
-    small = getattr(ss, _SMALL, None)
-    if small is not None:
-        return small
-    hashes = getattr(ss, _HASHES, None)
-    if not thumbs:
-        return Prints(hashes, None, None, None) if hashes is not None else compute_prints(ss, thumbs=False)
-    return compute_prints(ss, thumbs=True)
+    return compute_prints(ss, thumbs=thumbs)
 
 
 def content_hashes(ss: SampleSet) -> list[str]:
-    """Hex blake2b-128 of every sample's decoded pixels (the gate's exact hashes; reused when attached)."""
+    """Hex blake2b-128 of every sample's decoded pixels (the gate's exact hashes)."""
     return _prints(ss, thumbs=False).hex()
 
 
-def train_fingerprint(ss: SampleSet, settings: IntegritySettings | None = None) -> dict[str, Any]:
-    """Compact, JSON-able fingerprint of a training split for the checkpoint."""
+def train_fingerprint(ss: SampleSet, settings: IntegritySettings | None = None,
+                      prints: Prints | None = None) -> dict[str, Any]:
+    """Compact, JSON-able fingerprint of a training split for the checkpoint (``prints``: the
+    split's fingerprints when the gate step already has them)."""
     settings = settings or IntegritySettings()
     size = settings.fingerprint_size
-    prints = _prints(ss, thumbs=size > 0)
+    if prints is None or (size > 0 and prints.thumbs is None):
+        prints = _prints(ss, thumbs=size > 0)
     fp: dict[str, Any] = {"version": VERSION, "count": len(prints), "hashes": prints.hex(), "thumb_size": 0}
     if size > 0 and prints.thumbs is not None:
         small = resized(prints, size)
@@ -72,9 +66,9 @@ def match_fingerprint(fp: dict[str, Any], ss: SampleSet, settings: IntegritySett
     key = hashlib.sha256("|".join([hashlib.sha256("".join(fp["hashes"]).encode()).hexdigest(),
                                    str(fp.get("thumb_size")), split_digest(ss), settings.digest()]).encode()
                          ).hexdigest()[:32]
-    hit = cache.load_json("overlap", key)
-    if isinstance(hit, list):
-        return [int(i) for i in hit]
+    hit = cache.load("overlap", key, ["indices"])
+    if hit is not None and hit["indices"].ndim == 1 and (hit["indices"] < len(ss)).all():
+        return [int(i) for i in hit["indices"]]
     known = {bytes.fromhex(h) for h in fp["hashes"]}
     size = int(fp.get("thumb_size", 0))
     mine = _prints(ss, thumbs=settings.near and size > 0)
@@ -96,7 +90,7 @@ def match_fingerprint(fp: dict[str, Any], ss: SampleSet, settings: IntegritySett
         cross = groups[a] != groups[b]
         hits |= {int(max(x, y)) - n for x, y in zip(a[cross], b[cross])}
     out = sorted(hits)
-    cache.save_json("overlap", key, out)
+    cache.save("overlap", key, {"indices": np.asarray(out, np.int64)})
     return out
 
 
