@@ -84,3 +84,15 @@ def test_tiny_images_say_the_near_check_was_skipped(capsys) -> None:
     assert report.checks["exact"] == "ran" and report.checks["near"].startswith("skipped: every image is under 16 px")
     print_report(report)
     assert "skipped" in capsys.readouterr().out
+
+
+def test_digits_audit_says_the_near_check_was_skipped_and_why(tmp_path) -> None:
+    import json
+
+    from helpers import compose_cfg
+    from trueval.tasks.audit import audit
+    from trueval.tasks.runner import run_task
+
+    run_task(audit, compose_cfg("audit", ["data=digits"], tmp_path / "run"))
+    checks = json.loads((tmp_path / "run" / "metrics.json").read_text())["checks"]
+    assert checks["exact"] == "ran" and "under 16 px" in checks["near"] and checks["near"].startswith("skipped")

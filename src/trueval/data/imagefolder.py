@@ -48,13 +48,27 @@ def list_class_folders(folder: Path, classes: list[str] | None = None) -> tuple[
             raise UserError(f"classes {extra} are not in the training split", key="data.root", path=str(folder))
     paths, targets = [], []
     for name in found:
-        files = sorted(str(p.resolve()) for p in (folder / name).rglob("*")
-                       if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+        files = image_files(folder / name)
         if not files:
             raise UserError("empty class folder: no image files inside", key="data.root", path=str(folder / name))
         paths.extend(files)
         targets.extend([classes.index(name)] * len(files))
     return paths, targets, classes
+
+
+def image_files(folder: Path) -> list[str]:
+    """Sorted resolved paths of the image files under ``folder`` (recursively). The folder is resolved
+    once and only links are resolved per file: ``Path.resolve`` on each of 60,000 files took seconds."""
+    out: list[str] = []
+    stack = [os.path.realpath(folder)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                elif e.is_file() and os.path.splitext(e.name)[1].lower() in IMG_EXTENSIONS:
+                    out.append(os.path.realpath(e.path) if e.is_symlink() else e.path)
+    return sorted(out)
 
 
 def resize_array(images: np.ndarray, size: int) -> np.ndarray:
@@ -85,7 +99,10 @@ def header_sizes(paths: list[str]) -> dict[str, tuple[int, int]]:
         except Exception as exc:  # PIL raises many types for a broken file
             raise UserError(f"cannot read image: {exc}", path=path) from exc
 
-    with ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) * 2)) as pool:
+    from trueval.integrity.console import stage
+
+    with stage("reading image sizes", total=None), \
+            ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) * 2)) as pool:
         return dict(zip(paths, pool.map(one, paths, chunksize=256)))
 
 

@@ -101,64 +101,64 @@ def _batches(ss: SampleSet) -> Iterator[list[np.ndarray] | np.ndarray]:
 
 
 def _decode_files(paths: list[str], mode: str | None) -> list[np.ndarray]:
-    """Decode a chunk of files with every core (see ``decode_files``), advancing the gate's progress."""
+    """Decode a chunk of files on every core (see ``decode_files``), advancing the gate's progress."""
     return decode_files(paths, mode)
 
 
-# files per task handed to a worker process: large enough to amortise the hand-off, small enough
-# to keep every core busy and the progress bar moving
-_TASK_FILES = 512
-_POOL: list = []
+# files per task handed to a decoding thread: enough to amortise the hand-off, few enough to keep
+# every core busy and the progress bar moving
+_TASK_FILES = 64
+_SMALL_JPEG_BYTES = 16 * 1024
 
 
 def decode_files(paths: list[str], mode: str | None, what: str | None = None) -> list[np.ndarray]:
-    """uint8 HWC pixels of ``paths`` (in order), decoded in worker processes when there are many.
+    """uint8 HWC pixels of ``paths`` (in order), decoded on every core when the files are heavy.
 
-    Decoding is CPU-bound Python + C work that holds the GIL for part of each file: threads were
-    measured 1.3-1.5x SLOWER than one thread for small JPEGs on a 2-core machine, so it is spread
-    over processes (one per core, started once per run). ``what``: show a progress stage of that name
-    (otherwise the running gate stage, if any, advances)."""
+    torchvision's decoders release the GIL while they decode, so threads share the work without
+    copying the pixels between processes (a process pool that sent decoded 640 x 480 images back
+    was measured 2.5x SLOWER than one thread on the 2-core machine). Small JPEGs (CIFAR's 1 kB
+    files) are decoded in one batched torchvision call per chunk in this thread: 10,000 of them
+    take 0.5 s of CPU, and thread hand-offs cost more than they save there. ``what``: show a
+    progress stage of that name (otherwise the running gate stage, if any, advances)."""
     from trueval.integrity.console import advance, stage
 
     if what is not None:
         with stage(what, total=len(paths)):
             return decode_files(paths, mode)
-    chunks = [paths[i:i + _TASK_FILES] for i in range(0, len(paths), _TASK_FILES)]
-    pool = _pool() if len(paths) >= 2 * _TASK_FILES else None
-    if pool is None:
+    workers = _cores()
+    if workers < 2 or len(paths) < 2 * _TASK_FILES or not _heavy(paths[0]):
         out = []
-        for chunk in chunks:
+        for i in range(0, len(paths), 8 * _TASK_FILES):
+            chunk = paths[i:i + 8 * _TASK_FILES]
             out += _decode_chunk(chunk, mode)
             advance(len(chunk))
         return out
-    futures = [pool.submit(_decode_chunk, chunk, mode) for chunk in chunks]
+    from concurrent.futures import ThreadPoolExecutor
+
+    chunks = [paths[i:i + _TASK_FILES] for i in range(0, len(paths), _TASK_FILES)]
     out = []
-    for chunk, future in zip(chunks, futures):
-        out += future.result()
-        advance(len(chunk))
+    with ThreadPoolExecutor(workers) as pool:
+        for chunk, decoded in zip(chunks, pool.map(lambda c: _decode_chunk(c, mode), chunks)):
+            out += decoded
+            advance(len(chunk))
     return out
 
 
-def _pool():
-    """The run's decoding processes (None on one core). Forked when this process has not started
-    CUDA (instant; the children only decode); otherwise started by a fork server."""
-    import multiprocessing
+def _cores() -> int:
     import os
-    from concurrent.futures import ProcessPoolExecutor
 
-    workers = min(16, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    if workers < 2:
-        return None
-    if not _POOL:
-        methods = multiprocessing.get_all_start_methods()
-        method = "fork" if "fork" in methods and not torch.cuda.is_initialized() else "spawn"
-        _POOL.append(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
-                                         initializer=_worker_init))
-    return _POOL[0]
+    return min(16, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def _worker_init() -> None:
-    torch.set_num_threads(1)
+def _heavy(path: str) -> bool:
+    """Whether files like this one are worth a thread hand-off: anything but a small JPEG."""
+    import os
+
+    try:
+        small = os.path.getsize(path) < _SMALL_JPEG_BYTES
+    except OSError:
+        return False
+    return not (small and path.lower().endswith((".jpg", ".jpeg")))
 
 
 def _decode_chunk(paths: list[str], mode: str | None) -> list[np.ndarray]:
