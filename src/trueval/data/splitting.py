@@ -102,7 +102,24 @@ def _greedy_groups(y: np.ndarray, g: np.ndarray, fr: np.ndarray, seed: int) -> l
     have = np.zeros_like(quota)
     active = fr > 0
     assign = np.empty(n_groups, np.int64)
+    need_total = quota.sum(1)  # per part: room left over all classes
+    parts = [int(p) for p in np.flatnonzero(active)]
+    single_class = comp.argmax(1)
     for gi in np.lexsort((rng.random(n_groups), -sizes)):  # largest first, seeded ties
+        if sizes[gi] == 1:
+            # the same rule for a single sample, in scalars: numpy per call was 95% of the time
+            # for CIFAR-10's 45,000 mostly single-image groups
+            c = single_class[gi]
+            best, part = -np.inf, parts[0]
+            for p in parts:
+                room = max(quota[p, c] - have[p, c], 0.0)
+                score = min(room, 1.0) - max(1.0 - room, 0.0) + 1e-6 * need_total[p]
+                if score > best:
+                    best, part = score, p
+            have[part, c] += 1
+            need_total[part] -= 1
+            assign[gi] = part
+            continue
         need = quota - have
         fill = np.minimum(np.maximum(need, 0), comp[gi]).sum(1)
         over = np.maximum(comp[gi] - np.maximum(need, 0), 0).sum(1)
@@ -111,6 +128,7 @@ def _greedy_groups(y: np.ndarray, g: np.ndarray, fr: np.ndarray, seed: int) -> l
         part = int(np.argmax(np.where(active, score, -np.inf)))
         assign[gi] = part
         have[part] += comp[gi]
+        need_total[part] -= sizes[gi]
     # a part with a positive fraction must not stay empty: give it the smallest group of the part
     # that is furthest over its quota (when that part has a group to spare)
     for part in np.flatnonzero(active):
