@@ -139,6 +139,14 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
     sizes = [len(sets[n]) for n in names]
     found = Findings(names, sizes)
     found.source = _identity_groups(sets, found.offsets())
+    split_of = np.repeat(np.arange(len(names)), sizes)
+    shared = [g for g in found.source if len(np.unique(split_of[g])) > 1]
+    if shared:  # said at once: decoding a large dataset takes a while, and this needs no pixels
+        first = int(shared[0][0])
+        split = names[split_of[first]]
+        example = sets[split].path(first - found.offsets()[split]) or f"{split} sample {first}"
+        log.warning("integrity gate: %d files are in more than one split (e.g. %s); the report follows",
+                    len(shared), example)
     cache = GateCache(cache_dir if settings.cache else None)
     if cache.dir is not None:
         with stage("hashing the content of every split (cache key)", total=None):
@@ -163,7 +171,6 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
             with stage(f"decoding and hashing {n}", total=len(sets[n])):
                 found.prints[n] = compute_prints(sets[n], thumbs=settings.near)
         allp = Prints.concat([found.prints[n] for n in names])
-        split_of = np.repeat(np.arange(len(names)), sizes)
         groups = identical_groups(allp.hashes)
         if settings.exact:
             found.exact = groups
