@@ -7,7 +7,7 @@ import numpy as np
 from synthetic import NEAR, jpeg, photos, shift
 from trueval.core.samples import SampleSet
 from trueval.data.base import ClassificationDataModule
-from trueval.integrity import IntegritySettings, gate_step, print_report, run_gate
+from trueval.integrity import IntegritySettings, gate_step, match_fingerprint, print_report, run_gate
 
 
 class ArrayData(ClassificationDataModule):
@@ -73,6 +73,11 @@ def test_one_function_returns_report_sets_manifest_and_fingerprint() -> None:
     assert out.report.has_leak and len(out.sets["train"]) == 19 and len(out.sets["test"]) == 6
     assert out.manifest["splits"]["train"]["count"] == 19 and out.fingerprint["count"] == 19
     assert out.fingerprint["manifest_digest"] == out.manifest["train_digest"]
+    # eval's overlap check can reuse the step's prints: the dropped copy is no longer in train
+    settings = IntegritySettings.from_config({"cache": False})
+    assert match_fingerprint(out.fingerprint, out.sets["test"], settings, prints=out.prints["test"]) == []
+    kept = gate_step(sets, IntegritySettings.from_config({"cache": False, "policy": "warn"}))
+    assert match_fingerprint(kept.fingerprint, kept.sets["test"], settings, prints=kept.prints["test"]) == [5]
 
 
 def test_tiny_images_say_the_near_check_was_skipped(capsys) -> None:

@@ -217,6 +217,7 @@ class ClassificationDataModule(pl.LightningDataModule):
         self.leak_report, self.policy_record = outcome.report, outcome.record
         self.sets = sets = outcome.sets
         self.manifest, self.train_fingerprint = outcome.manifest, outcome.fingerprint
+        self.split_prints = outcome.prints  # pixel hashes + small thumbnails per split (eval's overlap check)
         self.training_size = self._training_size()
         self.mean, self.std = self._normalisation(sets["train"], self.training_size)
         log.info("%s: train %d, val %d, test %d samples, %d classes, input %s", self.name,

@@ -57,9 +57,10 @@ def train_fingerprint(ss: SampleSet, settings: IntegritySettings | None = None,
 
 
 def match_fingerprint(fp: dict[str, Any], ss: SampleSet, settings: IntegritySettings,
-                      cache_dir: str | Path | None = None) -> list[int]:
+                      cache_dir: str | Path | None = None, prints: Prints | None = None) -> list[int]:
     """Indices of ``ss`` identical to (or, with near detection, near-duplicates of) a fingerprinted
-    image; cached under ``cache_dir`` (keyed by the fingerprint, the split and the settings)."""
+    image; cached under ``cache_dir`` (keyed by the fingerprint, the split and the settings).
+    ``prints``: the split's fingerprints when the gate step already has them (saves decoding)."""
     if not isinstance(fp, dict) or "hashes" not in fp:
         raise UserError("the checkpoint's train fingerprint is not in a known format", key="ckpt_path")
     cache = GateCache(cache_dir if settings.cache else None)
@@ -71,7 +72,9 @@ def match_fingerprint(fp: dict[str, Any], ss: SampleSet, settings: IntegritySett
         return [int(i) for i in hit["indices"]]
     known = {bytes.fromhex(h) for h in fp["hashes"]}
     size = int(fp.get("thumb_size", 0))
-    mine = _prints(ss, thumbs=settings.near and size > 0)
+    wants_thumbs = settings.near and size > 0
+    mine = prints if prints is not None and (prints.thumbs is not None or not wants_thumbs) else None
+    mine = mine if mine is not None and len(mine) == len(ss) else _prints(ss, thumbs=wants_thumbs)
     hits = {i for i, h in enumerate(mine.hashes) if bytes(h) in known}
     if settings.near and size > 0 and mine.thumbs is not None and "thumbs" in fp:
         n = int(fp["count"])

@@ -42,6 +42,8 @@ class GateOutcome:
     record: dict[str, Any] = field(default_factory=dict)  # what the policy did (metrics.json "integrity")
     manifest: dict[str, Any] = field(default_factory=dict)  # splits.json
     fingerprint: dict[str, Any] = field(default_factory=dict)  # the checkpoint's train fingerprint
+    # per split used: pixel hashes and fingerprint-size thumbnails (eval's overlap check can reuse them)
+    prints: dict[str, Prints] = field(default_factory=dict)
 
 
 def gate_step(splits: Mapping[str, SampleSet], settings: IntegritySettings, *, cache_dir: str | Path | None = None,
@@ -70,7 +72,7 @@ def gate_step(splits: Mapping[str, SampleSet], settings: IntegritySettings, *, c
     sets, record = apply_policy(sets, report, settings.policy, carved=carved)
     kept = kept_indices(sets_before, record)
     prints = _split_prints(found, splits, plan, kept, settings, cache_dir)
-    out = GateOutcome(report, sets, record)
+    out = GateOutcome(report, sets, record, prints=prints)
     out.manifest = split_manifest(sets, prints, dict(manifest or {}), target_key)
     out.fingerprint = train_fingerprint(sets["train"], settings, prints=prints.get("train"))
     out.fingerprint["manifest_digest"] = out.manifest["train_digest"]

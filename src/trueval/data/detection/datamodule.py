@@ -199,6 +199,7 @@ class YoloDataModule(pl.LightningDataModule):
         self.manifest = {**outcome.manifest, "label_problems": [str(p) for p in self.label_problems],
                          "report": self.report}
         self.train_fingerprint = outcome.fingerprint
+        self.split_prints = outcome.prints  # pixel hashes + small thumbnails per split (eval's overlap check)
         self._log_summary()
 
     def _gate_cache(self) -> Path | None:
