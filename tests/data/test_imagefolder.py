@@ -99,12 +99,18 @@ def test_missing_root_is_named(tmp_path: Path) -> None:
         dm.setup()
 
 
-def test_different_sizes_need_image_size(tmp_path: Path) -> None:
+def test_mixed_sizes_train_resized_once_and_in_memory_names_files(tmp_path: Path, caplog) -> None:
     root = tmp_path / "pool"
     write_class_tree(root, per_class=6, seed=1, size=16)
     write_class_tree(root, per_class=2, seed=9, size=20)
-    with pytest.raises(UserError, match="data.image_size"):
-        ImageFolderDataModule(root=str(root), split=[0.5, 0.25, 0.25], cache_dir=str(tmp_path / "c")).setup()
+    dm = ImageFolderDataModule(root=str(root), split=[0.5, 0.25, 0.25], cache_dir=str(tmp_path / "c"), num_workers=0)
+    dm.setup()  # no setting needed: files stay on disk, training resizes to one size and says so
+    assert dm.in_shape == (3, 16, 16) and "resized to 16x16 for training" in caplog.text
+    images, _ = next(iter(dm.train_dataloader()))
+    assert images.shape[1:] == (3, 16, 16)
+    with pytest.raises(UserError, match=r"img_1_000.png 16x16.*img_9_000.png 20x20"):
+        ImageFolderDataModule(root=str(root), split=[0.5, 0.25, 0.25], in_memory=True,
+                              cache_dir=str(tmp_path / "c")).setup()
     dm = ImageFolderDataModule(root=str(root), split=[0.5, 0.25, 0.25], image_size=12, cache_dir=str(tmp_path / "c"))
     dm.setup()
     assert dm.in_shape == (3, 12, 12)

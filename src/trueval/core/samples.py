@@ -23,16 +23,27 @@ def load_image(path: str, mode: str | None = None) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
+            if im.mode.startswith("I"):  # 16/32-bit: PIL's convert clips to 255 (near-white), so scale
+                im = _eight_bit(im)
             if mode is not None:
                 im = im.convert(mode)
             elif im.mode not in ("L", "RGB"):
                 im = im.convert("RGB")
-            arr = np.asarray(im, dtype=np.uint8)
+            arr = np.array(im, dtype=np.uint8)  # writable: torch.from_numpy warns on read-only memory
     except Exception as exc:  # PIL raises many types for a broken file
         raise UserError(f"cannot decode image file: {exc}", path=str(path)) from exc
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return arr
+
+
+def _eight_bit(im: Image.Image) -> Image.Image:
+    """A 16-bit (or 32-bit integer) greyscale image scaled to 8 bits: 65535 -> 255, not clipped."""
+    a = np.asarray(im).astype(np.float64)
+    top = 65535.0 if im.mode.startswith("I;16") or a.max() <= 65535 else float(a.max())
+    if im.mode == "I" and a.max() <= 255 and a.min() >= 0:
+        top = 255.0  # an 8-bit image stored as 32-bit integers
+    return Image.fromarray(np.clip(np.round(a * (255.0 / top)), 0, 255).astype(np.uint8), mode="L")
 
 
 @dataclass

@@ -11,7 +11,6 @@ otherwise.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -102,8 +101,6 @@ class ClassificationDataModule(pl.LightningDataModule):
         self.group_regex = group_regex
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.options = options
-        # a subset of the dataset's classes, renumbered in this order (transfer: digits 0-4 -> 5-9)
-        self.classes = None if classes is None else [str(c) for c in classes]
         self.sets: dict[str, SampleSet] = {}
         self.leak_report: Any = None
         self.policy_record: dict[str, Any] = {}
@@ -113,6 +110,9 @@ class ClassificationDataModule(pl.LightningDataModule):
         self.mean: tuple[float, ...] = ()
         self.std: tuple[float, ...] = ()
         self._device_cache: dict[str, Any] = {}
+        self.training_size: int | None = image_size
+        # a subset of the dataset's classes, renumbered in this order (transfer: digits 0-4 -> 5-9)
+        self.classes = None if classes is None else [str(c) for c in classes]
 
     # ----------------------------------------------------------------- to implement
     def load_splits(self) -> dict[str, SampleSet]:
@@ -131,7 +131,7 @@ class ClassificationDataModule(pl.LightningDataModule):
             _, h, w, c = train.images.shape
             return (c, h, w)
         sample = train.load(0)
-        size = self.image_size
+        size = self.training_size
         return (sample.shape[2], size or sample.shape[0], size or sample.shape[1])
 
     # ----------------------------------------------------------------- setup
@@ -140,40 +140,77 @@ class ClassificationDataModule(pl.LightningDataModule):
 
         return IntegritySettings.from_config(self.integrity_cfg)
 
-    def sample_sets(self) -> dict[str, SampleSet]:
-        """The train/val/test splits as the template makes them, before the integrity gate."""
+    def gate_inputs(self) -> dict[str, Any]:
+        """The arguments of ``trueval.integrity.gate_step`` for this dataset (all but the settings):
+        the splits as read, and how the template cuts them (``cut``), keeping duplicate clusters whole."""
         raw = self.load_splits()
         if self.classes is not None:
             raw = self._select_classes(raw)
-        # pairs of splits the template cut itself: a leak between them is its own doing, always dropped
-        self.carved: list[tuple[str, str]] = []
+        if self.folds and "val" in raw and "all" not in raw:  # k-fold over a dataset that ships val/: pooled
+            raw = {**raw, "train": _concat(raw["train"], raw["val"])}
+            del raw["val"]
+        # pairs of splits the template cut itself
+        carved: list[tuple[str, str]] = []
         if "all" in raw:
-            sets = self._ratio_split(raw["all"])
-            self.carved = [("train", "val"), ("train", "test"), ("val", "test")]
+            if self.split is None:
+                raise UserError(f"{self.name}: one pool of data needs ratios to split it, e.g. data.split=[0.8,0.1,0.1]",
+                                key="data.split")
+            carved = [("train", "val"), ("train", "test"), ("val", "test")]
         else:
             if "train" not in raw or "test" not in raw:
                 raise UserError(f"{self.name}: needs a train and a test split, found {sorted(raw)}", key="data")
-            sets = dict(raw)
-            if "val" not in sets:
-                sets["train"], sets["val"] = self._carve_val(sets["train"])
-                self.carved = [("train", "val")]
-            elif self.folds:  # k-fold: the given train and val pooled, then folded
-                sets["train"], sets["val"] = self._carve_val(_concat(sets["train"], sets["val"]))
-                self.carved = [("train", "val")]
+            if "val" not in raw:
+                if self.val_fraction <= 0:
+                    raise UserError(f"{self.name} has no validation split: set data.val_fraction > 0",
+                                    key="data.val_fraction")
+                carved = [("train", "val")]
+        needs_cut = bool(carved) or self.fraction < 1.0 or bool(self.options.get("exclude"))
+        return {"splits": raw, "cache_dir": self._gate_cache(), "dataset": self.name,
+                "cut": (lambda clusters: self._cut(raw, clusters)) if needs_cut else None, "carved": tuple(carved),
+                "manifest": {"dataset": self.name, "seed": self.seed, "fraction": self.fraction,
+                             "split_ratios": self.split, "val_fraction": self.val_fraction,
+                             **({"folds": self.folds, "fold": self.fold} if self.folds else {})}}
+
+    def _cut(self, raw: Mapping[str, SampleSet], clusters) -> dict[str, tuple[str, np.ndarray]]:
+        """The splits the template makes, as indices into the read splits: a ratio split of one pool or
+        validation carved from train (never from test), then the `data.fraction` of train. Duplicate
+        clusters (``clusters(split)``, from the gate's own search) and user groups stay whole."""
+        from trueval.data.splitting import group_stratified_split, stratified_subset
+
+        if "all" in raw:
+            pool = raw["all"]
+            groups = self._groups(pool, clusters=clusters("all"))
+            parts = group_stratified_split(pool.targets, groups, self.split, self.seed)
+            if self.folds:  # k-fold: the test part as without folds; train and val are folds of the rest
+                rest = np.sort(np.concatenate(parts[:2]))
+                tr, va = self._fold_parts(pool.targets[rest], groups[rest])
+                parts = [rest[tr], rest[va], parts[2]]
+            plan = {s: ("all", np.sort(idx)) for s, idx in zip(SPLITS, parts)}
+        else:
+            plan = {s: (s, np.arange(len(ss))) for s, ss in raw.items()}
+            if "val" not in raw:
+                train = raw["train"]
+                groups = self._groups(train, clusters=clusters("train"))
+                if self.folds:
+                    tr, va = self._fold_parts(train.targets, groups)
+                else:
+                    tr, va = group_stratified_split(train.targets, groups, [1 - self.val_fraction, self.val_fraction],
+                                                    self.seed)
+                plan["train"], plan["val"] = ("train", np.sort(tr)), ("train", np.sort(va))
         if self.fraction < 1.0:
-            from trueval.data.splitting import stratified_subset
-
-            train = sets["train"]
+            src, idx = plan["train"]
+            train = raw[src].subset(idx)
             keep = stratified_subset(train.targets, self.fraction, self.seed, groups=self._groups(train, cluster=False))
-            sets["train"] = train.subset(np.sort(keep))
+            plan["train"] = (src, idx[np.sort(keep)])
         if self.options.get("exclude"):  # a manifest of quality.py quality.fix=true
-            from trueval.data.exclusions import apply_exclusions
+            from trueval.data.exclusions import exclude_from_plan
 
-            sets = apply_exclusions(sets, self.options["exclude"])
-        for split, ss in sets.items():
-            if len(ss) == 0:
+            plan = exclude_from_plan(raw, plan, self.options["exclude"])
+        for split in SPLITS:
+            if len(plan[split][1]) == 0:
                 raise UserError(f"{self.name}: the {split} split is empty", key="data.split" if self.split else "data")
-        return {s: sets[s] for s in SPLITS}
+        self._warn_classes_without_samples(raw, plan)
+        return {s: plan[s] for s in SPLITS}
 
     def _select_classes(self, raw: dict[str, SampleSet]) -> dict[str, SampleSet]:
         """Keep the samples of ``data.classes`` only, their targets renumbered 0..k-1 in that order."""
@@ -194,71 +231,6 @@ class ClassificationDataModule(pl.LightningDataModule):
         self.class_names = list(self.classes)
         return out
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.sets:
-            return
-        from trueval.integrity import apply_policy, content_hashes, run_gate, train_fingerprint
-
-        sets = self.sample_sets()
-        settings = self.integrity_settings()
-        report = run_gate(sets, settings, cache_dir=self._gate_cache(), dataset=self.name)
-        sets, record = apply_policy(sets, report, settings.policy, carved=tuple(self.carved))
-        self.leak_report, self.policy_record = report, record
-        self.sets = sets
-        self.mean, self.std = self._normalisation(sets["train"])
-        self.manifest = self._manifest(sets, content_hashes)
-        self.train_fingerprint = train_fingerprint(sets["train"])
-        self.train_fingerprint["manifest_digest"] = self.manifest["train_digest"]
-        log.info("%s: train %d, val %d, test %d samples, %d classes, input %s", self.name,
-                 len(sets["train"]), len(sets["val"]), len(sets["test"]), self.num_classes, self.in_shape)
-
-    def _gate_cache(self) -> Path | None:
-        return None if self.cache_dir is None else self.cache_dir / "integrity"
-
-    def _groups(self, ss: SampleSet, cluster: bool = True) -> np.ndarray:
-        """Group id per sample: duplicate clusters and `data.group_regex` groups, merged."""
-        from trueval.data.splitting import groups_from_regex
-
-        n = len(ss)
-        groups = np.arange(n)
-        if cluster:
-            from trueval.integrity import duplicate_groups
-
-            groups = np.asarray(duplicate_groups(ss, self.integrity_settings(), cache_dir=self._gate_cache()))
-        if self.group_regex:
-            if ss.paths is None:
-                raise UserError("group_regex needs file-backed data (file names to match)", key="data.group_regex")
-            user = np.asarray(groups_from_regex(ss.paths, self.group_regex))
-            groups = _merge_groups(groups, user)
-        return groups
-
-    def _ratio_split(self, pool: SampleSet) -> dict[str, SampleSet]:
-        from trueval.data.splitting import group_stratified_split
-
-        if self.split is None:
-            raise UserError(f"{self.name}: one pool of data needs ratios to split it, e.g. data.split=[0.8,0.1,0.1]",
-                            key="data.split")
-        groups = self._groups(pool)
-        parts = group_stratified_split(pool.targets, groups, self.split, self.seed)
-        if self.folds:  # k-fold: the test part as without folds; train and val are folds of the rest
-            rest = np.sort(np.concatenate(parts[:2]))
-            tr, va = self._fold_parts(pool.targets[rest], groups[rest])
-            parts = [rest[tr], rest[va], parts[2]]
-        return {s: pool.subset(np.sort(idx), split=s) for s, idx in zip(SPLITS, parts)}
-
-    def _carve_val(self, train: SampleSet) -> tuple[SampleSet, SampleSet]:
-        """Validation carved from the training split (never from test), groups kept whole."""
-        from trueval.data.splitting import group_stratified_split
-
-        if self.folds:
-            tr, va = self._fold_parts(train.targets, self._groups(train))
-            return train.subset(tr, "train"), train.subset(va, "val")
-        if self.val_fraction <= 0:
-            raise UserError(f"{self.name} has no validation split: set data.val_fraction > 0", key="data.val_fraction")
-        tr, va = group_stratified_split(train.targets, self._groups(train), [1 - self.val_fraction, self.val_fraction],
-                                        self.seed)
-        return train.subset(np.sort(tr), "train"), train.subset(np.sort(va), "val")
-
     def _fold_parts(self, targets: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """k-fold cross-validation: fold `data.fold` of `data.folds` is validation, the others train."""
         from trueval.data.splitting import group_kfold_split
@@ -267,32 +239,102 @@ class ClassificationDataModule(pl.LightningDataModule):
                  self.name, self.fold, self.folds)
         return group_kfold_split(targets, groups, self.folds, self.fold, self.seed)
 
+    def _warn_classes_without_samples(self, raw: Mapping[str, SampleSet], plan) -> None:
+        """Say which classes a split has no sample of (a class of one image stays in train)."""
+        for split in ("val", "test"):
+            src, idx = plan[split]
+            if src == split:
+                continue  # the user's own split: as given
+            have = set(np.unique(raw[src].targets[idx]).tolist())
+            pool = set(np.unique(raw[src].targets).tolist())
+            missing = sorted(pool - have)
+            if missing:
+                names = [self.class_names[c] if c < len(self.class_names) else str(c) for c in missing]
+                log.warning("%s: the %s split has no sample of class(es) %s (too few images, or one cluster of "
+                            "copies: kept in train)", self.name, split, ", ".join(names[:10]))
+
+    def sample_sets(self) -> dict[str, SampleSet]:
+        """The train/val/test splits as the template makes them, before the integrity policy."""
+        from trueval.integrity import gate_step
+
+        return gate_step(settings=self.integrity_settings(), enforce=False, **self.gate_inputs()).sets
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.sets:
+            return
+        from trueval.integrity import gate_step
+
+        outcome = gate_step(settings=self.integrity_settings(), enforce=True, **self.gate_inputs())
+        self.leak_report, self.policy_record = outcome.report, outcome.record
+        self.sets = sets = outcome.sets
+        self.manifest, self.train_fingerprint = outcome.manifest, outcome.fingerprint
+        self.split_prints = outcome.prints  # pixel hashes + small thumbnails per split (eval's overlap check)
+        self.training_size = self._training_size()
+        self.mean, self.std = self._normalisation(sets["train"], self.training_size)
+        log.info("%s: train %d, val %d, test %d samples, %d classes, input %s", self.name,
+                 len(sets["train"]), len(sets["val"]), len(sets["test"]), self.num_classes, self.in_shape)
+
+    def _caching(self) -> bool:
+        """`data.integrity.cache=false` bypasses every cache: the gate's and the decoded images'."""
+        return self.integrity_cfg.get("cache", True) is not False
+
+    def _array_cache(self) -> Path | None:
+        """Where decoded images are cached (None: `data.integrity.cache=false`, or no cache dir)."""
+        return self.cache_dir if self._caching() else None
+
+    def _gate_cache(self) -> Path | None:
+        return None if self.cache_dir is None or not self._caching() else self.cache_dir / "integrity"
+
+    def _groups(self, ss: SampleSet, cluster: bool = True, clusters: np.ndarray | None = None) -> np.ndarray:
+        """Group id per sample: duplicate clusters (``clusters``, else found now when ``cluster``) and
+        `data.group_regex` groups, merged."""
+        from trueval.data.splitting import groups_from_regex
+
+        if clusters is None and cluster:
+            from trueval.integrity import duplicate_groups
+
+            clusters = duplicate_groups(ss, self.integrity_settings(), cache_dir=self._gate_cache())
+        groups = np.arange(len(ss)) if clusters is None else np.asarray(clusters)
+        if self.group_regex:
+            if ss.paths is None:
+                raise UserError("group_regex needs file-backed data (file names to match)", key="data.group_regex")
+            user = np.asarray(groups_from_regex(ss.paths, self.group_regex))
+            groups = _merge_groups(groups, user)
+        return groups
+
+    def _training_size(self) -> int | None:
+        """One side length for file-backed images of different sizes (a batch needs one size): the
+        user's `data.image_size`, else the median side, said once."""
+        if self.image_size or all(self.sets[s].images is not None for s in SPLITS):
+            return self.image_size
+        from trueval.data.imagefolder import header_sizes
+
+        sizes = {}
+        for s in SPLITS:
+            if self.sets[s].paths is not None:
+                sizes.update(header_sizes(self.sets[s].paths))
+        if len(set(sizes.values())) <= 1:
+            return None
+        side = int(np.median([min(wh) for wh in sizes.values()]))
+        examples = ", ".join(f"{Path(p).name} {w}x{h}" for p, (w, h) in list(_distinct(sizes).items())[:3])
+        log.warning("%s: images differ in size (%d sizes, e.g. %s): resized to %dx%d for training "
+                    "(set data.image_size to choose)", self.name, len(set(sizes.values())), examples, side, side)
+        return side
+
     @staticmethod
-    def _normalisation(train: SampleSet) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    def _normalisation(train: SampleSet, size: int | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-channel mean/std of the training split (up to 10,000 samples), on the 0-1 scale."""
         n = len(train)
         idx = np.random.default_rng(0).choice(n, size=min(n, 10_000), replace=False) if n > 10_000 else np.arange(n)
         if train.images is not None:
             x = train.images[idx].astype(np.float64) / 255.0
-        else:
-            x = np.stack([train.load(int(i)) for i in idx[:500]]).astype(np.float64) / 255.0
-        mean = x.mean(axis=(0, 1, 2))
-        std = x.std(axis=(0, 1, 2))
+            mean, std = x.mean(axis=(0, 1, 2)), x.std(axis=(0, 1, 2))
+        else:  # images of any size: pooled over every pixel of up to 500 of them
+            loaded = [train.load(int(i)) for i in idx[:500]]
+            pixels = np.concatenate([a.reshape(-1, a.shape[-1]) for a in loaded]).astype(np.float64) / 255.0
+            mean, std = pixels.mean(axis=0), pixels.std(axis=0)
         std = np.where(std < 1e-6, 1.0, std)
         return tuple(float(m) for m in mean), tuple(float(s) for s in std)
-
-    def _manifest(self, sets: Mapping[str, SampleSet], content_hashes) -> dict[str, Any]:
-        out: dict[str, Any] = {"dataset": self.name, "seed": self.seed, "fraction": self.fraction,
-                               "split_ratios": self.split, "val_fraction": self.val_fraction, "splits": {}}
-        if self.folds:
-            out["folds"], out["fold"] = self.folds, self.fold
-        for split, ss in sets.items():
-            hashes = list(content_hashes(ss))
-            out["splits"][split] = {"count": len(ss), "sources": list(ss.sources), "ids": list(ss.origin or []),
-                                    "hashes": hashes, "targets": [int(t) for t in ss.targets]}
-        train_hashes = out["splits"]["train"]["hashes"]
-        out["train_digest"] = hashlib.sha256("\n".join(sorted(train_hashes)).encode()).hexdigest()
-        return out
 
     # ----------------------------------------------------------------- loaders
     def _device(self) -> torch.device:
@@ -358,7 +400,7 @@ class ClassificationDataModule(pl.LightningDataModule):
             log.info("data.steps_per_call=%d applies to the GPU-resident loader only: the DataLoader "
                      "hands the training step one batch at a time", self.steps_per_call)
         ss = self.sets[split]
-        resize = self.image_size if ss.images is None else None
+        resize = self.training_size if ss.images is None else None
         transform = build_transform(self.augment[split], self.mean, self.std, image_size=resize)
         workers = self._workers(split)
         generator = torch.Generator().manual_seed(self.seed)
@@ -390,6 +432,14 @@ class ClassificationDataModule(pl.LightningDataModule):
         counts = np.bincount(self.sets["train"].targets, minlength=self.num_classes).astype(np.float64)
         counts = np.where(counts == 0, 1, counts)
         return [float(w) for w in counts.sum() / (self.num_classes * counts)]
+
+
+def _distinct(sizes: Mapping[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """One file per distinct size (for naming examples)."""
+    out: dict[tuple[int, int], str] = {}
+    for p, wh in sizes.items():
+        out.setdefault(wh, p)
+    return {p: wh for wh, p in out.items()}
 
 
 def _merge_groups(a: np.ndarray, b: np.ndarray) -> np.ndarray:

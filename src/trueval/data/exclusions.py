@@ -51,3 +51,17 @@ def apply_exclusions(sets: Mapping[str, SampleSet], path: str | Path) -> dict[st
         if not keep.all():
             log.info("data.exclude: %d of %d %s samples left out", int((~keep).sum()), len(ss), split)
     return out
+
+
+def exclude_from_plan(raw: Mapping[str, SampleSet], plan: Mapping[str, tuple[str, np.ndarray]],
+                      path: str | Path) -> dict[str, tuple[str, np.ndarray]]:
+    """The template's split plan (per split: source split and indices into it) without the listed samples."""
+    ids = load_exclusions(path)
+    out = {}
+    for split, (src, idx) in plan.items():
+        origin = raw[src].origin or []
+        keep = np.array([origin[i] not in ids for i in idx], dtype=bool)
+        out[split] = (src, idx[keep])
+        if not keep.all():
+            log.info("data.exclude: %d of %d %s samples left out", int((~keep).sum()), len(idx), split)
+    return out

@@ -1,9 +1,12 @@
 """A user's own images in class folders: pre-split (`train/`, `val/`, `test/`) or one tree split by ratios.
 
-Small images (or any images with `data.image_size` set) are decoded once, resized, and cached as
-one uint8 array keyed by the files' paths, sizes and modification times: sweeps and repeated runs
-skip decoding, and the GPU-resident loader can take them. Larger sets stay on disk and are decoded
-per item in DataLoader workers.
+Every image is converted to the dataset's one colour mode (`data.image_mode`, RGB by default: the
+first file's mode decides nothing) and 16-bit images are scaled to 8 bits. Small images of one
+size (or any images with `data.image_size` set) are decoded once, resized, and cached as one uint8
+array keyed by the files' content: sweeps and repeated runs skip decoding, and the GPU-resident
+loader can take them. Larger sets and folders of mixed sizes stay on disk and are decoded per item
+(the integrity gate works on its own normalised thumbnails of any size; training resizes to one
+size and says so).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from trueval.data.base import ClassificationDataModule
-from trueval.core.samples import SampleSet, load_image, resolve
+from trueval.core.samples import SampleSet, resolve
 from trueval.core.errors import UserError
 
 log = logging.getLogger("trueval")
@@ -45,13 +48,27 @@ def list_class_folders(folder: Path, classes: list[str] | None = None) -> tuple[
             raise UserError(f"classes {extra} are not in the training split", key="data.root", path=str(folder))
     paths, targets = [], []
     for name in found:
-        files = sorted(str(p.resolve()) for p in (folder / name).rglob("*")
-                       if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+        files = image_files(folder / name)
         if not files:
             raise UserError("empty class folder: no image files inside", key="data.root", path=str(folder / name))
         paths.extend(files)
         targets.extend([classes.index(name)] * len(files))
     return paths, targets, classes
+
+
+def image_files(folder: Path) -> list[str]:
+    """Sorted resolved paths of the image files under ``folder`` (recursively). The folder is resolved
+    once and only links are resolved per file: ``Path.resolve`` on each of 60,000 files took seconds."""
+    out: list[str] = []
+    stack = [os.path.realpath(folder)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                elif e.is_file() and os.path.splitext(e.name)[1].lower() in IMG_EXTENSIONS:
+                    out.append(os.path.realpath(e.path) if e.is_symlink() else e.path)
+    return sorted(out)
 
 
 def resize_array(images: np.ndarray, size: int) -> np.ndarray:
@@ -63,78 +80,100 @@ def resize_array(images: np.ndarray, size: int) -> np.ndarray:
     return x.permute(0, 2, 3, 1).contiguous().numpy()
 
 
-def _image_mode(path: str) -> str:
-    with Image.open(path) as im:
-        return "L" if im.mode in ("L", "1", "I;16", "I") else "RGB"
+MODES = ("RGB", "L")
+
+
+def check_mode(mode: str) -> str:
+    """The dataset's one colour mode (`data.image_mode`): every image is converted to it."""
+    if mode not in MODES:
+        raise UserError(f"image_mode must be RGB (colour) or L (greyscale), got {mode!r}", key="data.image_mode")
+    return mode
+
+
+def header_sizes(paths: list[str]) -> dict[str, tuple[int, int]]:
+    """(width, height) of every file from its header (no decoding; threads: it is file I/O)."""
+    def one(path: str) -> tuple[int, int]:
+        try:
+            with Image.open(path) as im:
+                return im.size
+        except Exception as exc:  # PIL raises many types for a broken file
+            raise UserError(f"cannot read image: {exc}", path=path) from exc
+
+    from trueval.integrity.console import stage
+
+    with stage("reading image sizes", total=None), \
+            ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) * 2)) as pool:
+        return dict(zip(paths, pool.map(one, paths, chunksize=256)))
 
 
 def _decode(paths: list[str], mode: str, size: int | None) -> np.ndarray:
-    def one(path: str) -> np.ndarray:
-        arr = load_image(path, mode)
-        if size and arr.shape[:2] != (size, size):
-            arr = resize_array(arr[None], size)[0]
-        return arr
+    from trueval.integrity.fingerprints import decode_files
 
-    with ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) * 2)) as pool:
-        arrays = list(pool.map(one, paths, chunksize=64))
-    shapes = {a.shape for a in arrays}
+    arrays = decode_files(paths, mode, what="decoding images")
+    if size:
+        arrays = [resize_array(a[None], size)[0] if a.shape[:2] != (size, size) else a for a in arrays]
+    shapes: dict[tuple, str] = {}
+    for p, a in zip(paths, arrays):
+        shapes.setdefault(a.shape, p)
     if len(shapes) > 1:
-        raise UserError(f"images have different sizes ({len(shapes)} distinct, e.g. {sorted(shapes)[:2]}); "
-                        "set data.image_size to resize them", key="data.image_size")
+        examples = ", ".join(f"{Path(p).name} {sh[1]}x{sh[0]}" for sh, p in list(shapes.items())[:3])
+        raise UserError(f"images have different sizes ({len(shapes)} distinct, e.g. {examples}) and "
+                        "data.in_memory=true holds them as one array: set data.image_size to resize them, or "
+                        "leave data.in_memory=auto", key="data.image_size")
     return np.stack(arrays)
 
 
-def _cache_key(paths: list[str], mode: str, size: int | None) -> str:
-    h = hashlib.sha256(f"{mode}|{size}".encode())
-    for p in paths:
-        st = os.stat(p)
-        h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:32]
-
-
 def decode_cached(paths: list[str], mode: str, size: int | None, cache_dir: Path | None) -> np.ndarray:
-    """Decoded uint8 NHWC pixels of ``paths``, from the array cache when the files are unchanged."""
-    file = None
-    if cache_dir is not None:
-        file = Path(cache_dir) / "arrays" / f"{_cache_key(paths, mode, size)}.npy"
-        if file.is_file():
-            return np.load(file)
+    """Decoded uint8 NHWC pixels of ``paths``, from the array cache when the files' CONTENT is unchanged
+    (keyed by a hash of their bytes: a swapped file with the old size and mtime is a miss)."""
+    from trueval.integrity.cache import GateCache, key_of, file_digests
+
+    cache = GateCache(None if cache_dir is None else Path(cache_dir) / "arrays")
+    key = ""
+    if cache.dir is not None:
+        digests = file_digests(paths)
+        key = key_of("arrays", 2, mode, size, paths, hashlib.blake2b(b"".join(digests)).hexdigest())
+        hit = cache.load("decoded", key, ["images"])
+        if hit is not None and hit["images"].ndim == 4 and len(hit["images"]) == len(paths) \
+                and hit["images"].dtype == np.uint8:
+            return hit["images"]
     images = _decode(paths, mode, size)
-    if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_suffix(f".tmp{os.getpid()}.npy")
-        np.save(tmp, images)
-        os.replace(tmp, file)
+    cache.save("decoded", key, {"images": images})
     return images
 
 
-def _should_hold(paths: list[str], size: int | None, in_memory: Any) -> bool:
+def _should_hold(paths: list[str], size: int | None, in_memory: Any, mode: str) -> bool:
+    """Decode into memory: when asked, or (auto) when the images take under 4 GiB and share one size
+    (or `data.image_size` gives them one); otherwise they stay files, decoded per item."""
     if in_memory in (True, "true"):
         return True
     if in_memory in (False, "false"):
         return False
-    with Image.open(paths[0]) as im:
-        w, h = im.size
-        channels = 1 if im.mode == "L" else 3
-    pixels = (size * size) if size else (w * h)
-    return pixels * channels * len(paths) < IN_MEMORY_LIMIT_BYTES
+    channels = 1 if mode == "L" else 3
+    if size:
+        return size * size * channels * len(paths) < IN_MEMORY_LIMIT_BYTES
+    sizes = set(header_sizes(paths).values())
+    if len(sizes) > 1:
+        return False
+    w, h = sizes.pop()
+    return w * h * channels * len(paths) < IN_MEMORY_LIMIT_BYTES
 
 
 def make_set(split: str, paths: list[str], targets: list[int], sources: list[str], name: str, mode: str,
              size: int | None, cache_dir: Path | None, in_memory: Any) -> SampleSet:
-    images = decode_cached(paths, mode, size, cache_dir) if _should_hold(paths, size, in_memory) else None
+    images = decode_cached(paths, mode, size, cache_dir) if _should_hold(paths, size, in_memory, mode) else None
     return SampleSet(split=split, targets=np.asarray(targets), images=images, paths=paths, sources=sources,
                      name=name, image_mode=mode)
 
 
 def read_presplit(root: Path, name: str, image_size: int | None, cache_dir: Path | None,
-                  in_memory: Any = "auto") -> tuple[dict[str, SampleSet], list[str]]:
+                  in_memory: Any = "auto", mode: str = "RGB") -> tuple[dict[str, SampleSet], list[str]]:
     """``root/train`` and ``root/test`` (and ``root/val`` if present) class-folder trees."""
     root = Path(root).expanduser()
+    mode = check_mode(mode)
     if not (root / "train").is_dir():
         raise UserError("expected a train/ folder of class folders inside", key="data.root", path=str(root))
     paths, targets, classes = list_class_folders(root / "train")
-    mode = _image_mode(paths[0])
     sets = {"train": make_set("train", paths, targets, [resolve(root / "train")], name, mode, image_size, cache_dir,
                               in_memory)}
     for split in ("val", "test"):
@@ -151,13 +190,15 @@ def read_presplit(root: Path, name: str, image_size: int | None, cache_dir: Path
 class ImageFolderDataModule(ClassificationDataModule):
     """`data.root` is either ``train/ [val/] test/`` class folders, or one class-folder tree plus `data.split`."""
 
-    def __init__(self, root: str | None = None, in_memory: Any = "auto", **kwargs: Any) -> None:
+    def __init__(self, root: str | None = None, in_memory: Any = "auto", image_mode: str = "RGB",
+                 **kwargs: Any) -> None:
         if not root:
             raise UserError("set the folder of your images: data.root=<dir>", key="data.root")
         kwargs.setdefault("name", f"imagefolder:{Path(root).name}")
         super().__init__(**kwargs)
         self.root = Path(root).expanduser()
         self.in_memory = in_memory
+        self.image_mode = check_mode(image_mode)
 
     def load_splits(self) -> dict[str, SampleSet]:
         if not self.root.is_dir():
@@ -165,11 +206,10 @@ class ImageFolderDataModule(ClassificationDataModule):
         if (self.root / "train").is_dir():
             if self.split is not None:
                 log.info("%s is already split into folders: data.split is ignored", self.root)
-            sets, self.class_names = read_presplit(self.root, self.name, self.image_size, self.cache_dir,
-                                                   self.in_memory)
+            sets, self.class_names = read_presplit(self.root, self.name, self.image_size, self._array_cache(),
+                                                   self.in_memory, self.image_mode)
             return sets
         paths, targets, self.class_names = list_class_folders(self.root)
-        mode = _image_mode(paths[0])
-        pool = make_set("all", paths, targets, [resolve(self.root)], self.name, mode, self.image_size,
-                        self.cache_dir, self.in_memory)
+        pool = make_set("all", paths, targets, [resolve(self.root)], self.name, self.image_mode, self.image_size,
+                        self._array_cache(), self.in_memory)
         return {"all": pool}

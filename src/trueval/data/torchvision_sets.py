@@ -30,19 +30,22 @@ _EXPECTED = {
 class TorchvisionDataModule(ClassificationDataModule):
     """One of mnist, cifar10, cifar100, svhn (``name``)."""
 
-    def __init__(self, name: str, download: bool = False, root: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, name: str, download: bool = False, root: str | None = None, image_mode: str | None = None,
+                 **kwargs: Any) -> None:
         if name not in _EXPECTED:
             raise UserError(f"unknown torchvision dataset {name!r}; choose one of {sorted(_EXPECTED)}", key="data.name")
         super().__init__(name=name, **kwargs)
         self.download = bool(download)
         self.root = root
+        # an image-folder copy is read in the dataset's own colour mode
+        self.image_mode = image_mode or ("L" if name == "mnist" else "RGB")
 
     def load_splits(self) -> dict[str, SampleSet]:
         if self.root:
             from trueval.data.imagefolder import read_presplit
 
             sets, classes = read_presplit(Path(self.root), self.name, image_size=self.image_size,
-                                          cache_dir=self.cache_dir, in_memory=True)
+                                          cache_dir=self._array_cache(), in_memory=True, mode=self.image_mode)
             self.class_names = classes
             return sets
         sets = {}

@@ -12,9 +12,10 @@ from trueval.integrity.grouping import duplicate_groups
 from trueval.integrity.policy import apply_policy
 from trueval.integrity.report import LeakPair, LeakReport, SampleRef
 from trueval.integrity.settings import IntegritySettings, Thresholds
+from trueval.integrity.step import GateOutcome, gate_step, split_manifest
 
 __all__ = [
     "IntegritySettings", "Thresholds", "run_gate", "LeakReport", "LeakPair", "SampleRef", "apply_policy",
     "content_hashes", "train_fingerprint", "match_fingerprint", "find_overlap", "duplicate_groups",
-    "print_report",
+    "print_report", "gate_step", "GateOutcome", "split_manifest",
 ]

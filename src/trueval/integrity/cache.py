@@ -1,33 +1,69 @@
-"""Digests of sample sets and the on-disk cache of gate results.
+"""Content digests of sample sets and the on-disk cache of gate results.
 
-A split's digest covers what the gate's answer depends on: the pixels (array bytes, or for files
-their resolved path, size and modification time: stat-ing 60,000 files takes a fraction of a second
-where reading them takes several) and the sample identities (paths / origin ids, which the
-same-source check compares). Digests are memoised on the SampleSet object, so the several calls
-of one run (grouping, gate, manifest, fingerprint) hash the arrays once.
+Everything the cache is keyed by is CONTENT: the bytes of every file (blake2b), or the bytes of an in-memory array, plus the sample identities
+the same-source check compares. A path's size and modification time are not content: a test image
+swapped for a copy of a training image with the same size and the old mtime (``cp -p``, ``rsync
+-t``, tar) must not reuse a clean verdict. Hashing the bytes of 60,000 small JPEGs takes about 0.3 s
+of CPU, a fraction of decoding them.
+
+A cache entry is data, never trusted: every entry carries a checksum of its own body and its key,
+and one that is damaged, truncated or does not match is a miss (recomputed, with one warning per
+run). A cache directory that cannot be written only costs time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from trueval.core.samples import SampleSet
-from trueval.integrity.fingerprints import Prints
 
-_MEMO = "_trueval_digest"
+log = logging.getLogger("trueval")
+
+_READ_THREADS = 8
+_BIG_FILE = 256 * 1024
+_CHECKSUMMED_BYTES = 64 * 1024 * 1024
+_warned: set[str] = set()
+
+
+def _file_digest(path: str) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            while block := os.read(fd, 1 << 20):
+                h.update(block)
+        finally:
+            os.close(fd)
+    except OSError:
+        h.update(b"\x00missing")
+    return h.digest()
+
+
+def file_digests(paths: Sequence[str]) -> list[bytes]:
+    """blake2b-128 of every file's bytes, in the order of ``paths``. Small files (CIFAR's 1 kB JPEGs)
+    are read in one thread: thread hand-offs cost 6x the hashing there; large ones in threads
+    (hashlib releases the GIL while it hashes)."""
+    try:
+        big = len(paths) >= 64 and os.path.getsize(paths[0]) > _BIG_FILE
+    except OSError:
+        big = False
+    if not big:
+        return [_file_digest(p) for p in paths]
+    with ThreadPoolExecutor(max_workers=min(_READ_THREADS, 2 * (os.cpu_count() or 1))) as pool:
+        return list(pool.map(_file_digest, paths, chunksize=16))
 
 
 def split_digest(ss: SampleSet) -> str:
-    """Hex digest of a split's content and sample identities (memoised on the object)."""
-    cached = getattr(ss, _MEMO, None)
-    if cached is not None:
-        return cached
+    """Hex digest of a split's content (file bytes or array bytes) and sample identities."""
     h = hashlib.blake2b(digest_size=20)
     h.update(f"n={len(ss)};mode={ss.image_mode}".encode())
     if ss.images is not None:
@@ -36,74 +72,94 @@ def split_digest(ss: SampleSet) -> str:
         h.update(memoryview(images).cast("B"))
     else:
         assert ss.paths is not None
-        for p in ss.paths:
-            try:
-                st = os.stat(p)
-                h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-            except OSError:
-                h.update(f"{p}|missing\n".encode())
+        for d in file_digests(ss.paths):
+            h.update(d)
     h.update("\n".join(ss.paths or []).encode())
     h.update(b"\x00")
     h.update("\n".join(ss.origin or []).encode())
-    digest = h.hexdigest()
-    try:
-        setattr(ss, _MEMO, digest)
-    except AttributeError:  # pragma: no cover - SampleSet has no slots today
-        pass
-    return digest
+    return h.hexdigest()
+
+
+def key_of(*parts: Any) -> str:
+    """Cache key from JSON-able parts."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def warn_damaged(what: str, path: Path, why: str) -> None:
+    """One warning per kind of entry and cache folder: a damaged entry is recomputed, not trusted."""
+    seen = f"{what}|{Path(path).parent}"
+    if seen in _warned:
+        return
+    _warned.add(seen)
+    log.warning("cache: ignoring a damaged %s entry (%s: %s); recomputing it", what, path, why)
+
+
+def _checksum(key: str, arrays: Mapping[str, np.ndarray]) -> str:
+    """Over the key, every array's name, shape and dtype, and the bytes of the small ones: an entry
+    written for another key, or edited, does not match. Large arrays (decoded images) are left to
+    the zip format's own CRC-32, which ``np.load`` checks when it reads them."""
+    h = hashlib.blake2b(key.encode(), digest_size=16)
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}{a.shape}{a.dtype.str}".encode())
+        if 0 < a.nbytes <= _CHECKSUMMED_BYTES:
+            h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
 
 
 class GateCache:
-    """Directory of cached results: reports (JSON) and per-split fingerprints (npz). ``None`` dir: no-op."""
+    """Directory of cached results (``None`` directory: every call is a miss and nothing is written).
+
+    Entries are ``.npz`` files of plain arrays (loaded with ``allow_pickle=False``: loading one never
+    runs code) with a checksum over the key and the arrays, written atomically.
+    """
 
     def __init__(self, directory: str | Path | None) -> None:
         self.dir = Path(directory) if directory else None
 
-    def _path(self, kind: str, key: str, suffix: str) -> Path | None:
-        return None if self.dir is None else self.dir / kind / f"{key}{suffix}"
+    def _path(self, kind: str, key: str) -> Path | None:
+        return None if self.dir is None else self.dir / kind / f"{key}.npz"
 
-    def load_json(self, kind: str, key: str) -> Any | None:
-        path = self._path(kind, key, ".json")
+    def load(self, kind: str, key: str, required: Sequence[str]) -> dict[str, np.ndarray] | None:
+        """The arrays stored under ``kind/key``, or None (missing, damaged, or not matching its key)."""
+        path = self._path(kind, key)
         if path is None or not path.is_file():
             return None
         try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None  # a corrupt entry is recomputed
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {name: z[name] for name in z.files}
+            stored = str(arrays.pop("_checksum"))
+            missing = [r for r in required if r not in arrays]
+            if missing:
+                raise ValueError(f"missing {missing}")
+            if stored != _checksum(key, arrays):
+                raise ValueError("checksum does not match its content")
+            return arrays
+        except Exception as exc:  # zip, npy and checksum errors alike: never trust the entry
+            warn_damaged(kind, path, str(exc) or type(exc).__name__)
+            return None
 
-    def save_json(self, kind: str, key: str, data: Any) -> None:
-        path = self._path(kind, key, ".json")
+    def save(self, kind: str, key: str, arrays: Mapping[str, np.ndarray]) -> None:
+        path = self._path(kind, key)
         if path is None:
             return
-        from trueval.integrity.report import write_json
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        buf = io.BytesIO()
+        np.savez(buf, _checksum=np.array(_checksum(key, arrays)), **arrays)
+        write_bytes_atomic(path, buf.getvalue())
 
+
+def write_bytes_atomic(path: Path, data: bytes) -> bool:
+    """Write a cache file atomically; False (and nothing half-written) when the directory is not writable."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return True
+    except OSError:
         try:
-            write_json(path, data)
+            tmp.unlink(missing_ok=True)
         except OSError:
-            pass  # a read-only cache only costs time
-
-    def load_prints(self, key: str) -> Prints | None:
-        """Cached hashes and small (fingerprint-size) thumbnails of a split, or None."""
-        path = self._path("prints", key, ".npz")
-        if path is None or not path.is_file():
-            return None
-        try:
-            with np.load(path) as z:
-                return Prints(hashes=z["hashes"].astype("S16"), thumbs=z["thumbs"].astype(np.float32),
-                              boxes=z["boxes"], contrast=z["contrast"], side=z["side"])
-        except (OSError, ValueError, KeyError):
-            return None  # a corrupt entry is recomputed
-
-    def save_prints(self, key: str, prints: Prints) -> None:
-        """Hashes and small thumbnails (uint8, 16 px: 0.25 kB an image) of a split."""
-        path = self._path("prints", key, ".npz")
-        if path is None or prints.thumbs is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # parallel writers never share it
-            np.savez(tmp, hashes=prints.hashes, thumbs=prints.thumbs.round().clip(0, 255).astype(np.uint8),
-                     boxes=prints.boxes, contrast=prints.contrast, side=prints.side)
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a read-only cache only costs time
+            pass
+        return False  # a read-only cache only costs time

@@ -28,28 +28,22 @@ VERSION = 1
 
 
 def _prints(ss: SampleSet, thumbs: bool) -> Prints:
-    """Hashes (and small thumbnails) the gate attached to ``ss``, else computed now."""
-    from trueval.integrity.gate import _HASHES, _SMALL
-
-    small = getattr(ss, _SMALL, None)
-    if small is not None:
-        return small
-    hashes = getattr(ss, _HASHES, None)
-    if not thumbs:
-        return Prints(hashes, None, None, None) if hashes is not None else compute_prints(ss, thumbs=False)
-    return compute_prints(ss, thumbs=True)
+    return compute_prints(ss, thumbs=thumbs)
 
 
 def content_hashes(ss: SampleSet) -> list[str]:
-    """Hex blake2b-128 of every sample's decoded pixels (the gate's exact hashes; reused when attached)."""
+    """Hex blake2b-128 of every sample's decoded pixels (the gate's exact hashes)."""
     return _prints(ss, thumbs=False).hex()
 
 
-def train_fingerprint(ss: SampleSet, settings: IntegritySettings | None = None) -> dict[str, Any]:
-    """Compact, JSON-able fingerprint of a training split for the checkpoint."""
+def train_fingerprint(ss: SampleSet, settings: IntegritySettings | None = None,
+                      prints: Prints | None = None) -> dict[str, Any]:
+    """Compact, JSON-able fingerprint of a training split for the checkpoint (``prints``: the
+    split's fingerprints when the gate step already has them)."""
     settings = settings or IntegritySettings()
     size = settings.fingerprint_size
-    prints = _prints(ss, thumbs=size > 0)
+    if prints is None or (size > 0 and prints.thumbs is None):
+        prints = _prints(ss, thumbs=size > 0)
     fp: dict[str, Any] = {"version": VERSION, "count": len(prints), "hashes": prints.hex(), "thumb_size": 0}
     if size > 0 and prints.thumbs is not None:
         small = resized(prints, size)
@@ -63,21 +57,24 @@ def train_fingerprint(ss: SampleSet, settings: IntegritySettings | None = None) 
 
 
 def match_fingerprint(fp: dict[str, Any], ss: SampleSet, settings: IntegritySettings,
-                      cache_dir: str | Path | None = None) -> list[int]:
+                      cache_dir: str | Path | None = None, prints: Prints | None = None) -> list[int]:
     """Indices of ``ss`` identical to (or, with near detection, near-duplicates of) a fingerprinted
-    image; cached under ``cache_dir`` (keyed by the fingerprint, the split and the settings)."""
+    image; cached under ``cache_dir`` (keyed by the fingerprint, the split and the settings).
+    ``prints``: the split's fingerprints when the gate step already has them (saves decoding)."""
     if not isinstance(fp, dict) or "hashes" not in fp:
         raise UserError("the checkpoint's train fingerprint is not in a known format", key="ckpt_path")
     cache = GateCache(cache_dir if settings.cache else None)
     key = hashlib.sha256("|".join([hashlib.sha256("".join(fp["hashes"]).encode()).hexdigest(),
                                    str(fp.get("thumb_size")), split_digest(ss), settings.digest()]).encode()
                          ).hexdigest()[:32]
-    hit = cache.load_json("overlap", key)
-    if isinstance(hit, list):
-        return [int(i) for i in hit]
+    hit = cache.load("overlap", key, ["indices"])
+    if hit is not None and hit["indices"].ndim == 1 and (hit["indices"] < len(ss)).all():
+        return [int(i) for i in hit["indices"]]
     known = {bytes.fromhex(h) for h in fp["hashes"]}
     size = int(fp.get("thumb_size", 0))
-    mine = _prints(ss, thumbs=settings.near and size > 0)
+    wants_thumbs = settings.near and size > 0
+    mine = prints if prints is not None and (prints.thumbs is not None or not wants_thumbs) else None
+    mine = mine if mine is not None and len(mine) == len(ss) else _prints(ss, thumbs=wants_thumbs)
     hits = {i for i, h in enumerate(mine.hashes) if bytes(h) in known}
     if settings.near and size > 0 and mine.thumbs is not None and "thumbs" in fp:
         n = int(fp["count"])
@@ -96,7 +93,7 @@ def match_fingerprint(fp: dict[str, Any], ss: SampleSet, settings: IntegritySett
         cross = groups[a] != groups[b]
         hits |= {int(max(x, y)) - n for x, y in zip(a[cross], b[cross])}
     out = sorted(hits)
-    cache.save_json("overlap", key, out)
+    cache.save("overlap", key, {"indices": np.asarray(out, np.int64)})
     return out
 
 

@@ -1,27 +1,35 @@
-"""The integrity gate: same-source, exact and near-duplicate checks across every pair of splits.
+"""The integrity gate's detection: same-source, exact and near-duplicate relations among samples.
+
+``find_duplicates`` looks at the splits as they were READ (before the template cuts any of them)
+and returns every relation it found as global sample indices (``Findings``): groups of the same
+file, groups of identical pixels, verified near-duplicate pairs. ``report_for`` then states those
+findings for the splits as they are USED (after validation is carved, a ratio split is made or a
+fraction is taken). Carving with ``clusters`` from the same findings keeps every cluster on one
+side, so the report of a carved split can hold no pair the template made itself: one search, one
+grouping, for the cut and for the verdict.
 
 Order matters for speed and for the user: the same-source check compares resolved paths (or origin
-ids of array-backed sets) and runs before a single image is decoded; then the cache is consulted
-(keyed by the content digest of every split and the detection settings); only on a miss are the
-images decoded, hashed and compared.
+ids of array-backed sets) and runs before a single image is decoded; then the cache (keyed by the
+content of every split and the detection settings) is consulted; only on a miss are the images
+decoded, hashed and compared.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import time
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
 
 from trueval.core.samples import SampleSet
-from trueval.integrity.cache import GateCache, split_digest
-from trueval.integrity.fingerprints import Prints, compute_prints, resized
-from trueval.integrity.near_duplicates import near_pairs
-from trueval.integrity.report import LeakPair, LeakReport, SampleRef
+from trueval.integrity.cache import GateCache, key_of, split_digest
+from trueval.integrity.console import stage
+from trueval.integrity.fingerprints import Prints, compute_prints
+from trueval.integrity.near_duplicates import MIN_SIDE, near_pairs
+from trueval.integrity.report import KIND_ORDER, LeakPair, LeakReport, SampleRef
 from trueval.integrity.settings import IntegritySettings
 
 log = logging.getLogger("trueval")
@@ -30,9 +38,6 @@ SPLIT_ORDER = ("train", "val", "test")
 # a group of identical images spanning two splits larger than this (|a| x |b|) is reported with
 # pairs that cover every member once instead of every combination
 _MAX_GROUP_PAIRS = 2000
-_HASHES = "_trueval_hashes"
-_SMALL = "_trueval_small_prints"
-_IDS = "_trueval_identities"
 
 
 def ordered(names) -> list[str]:
@@ -41,152 +46,267 @@ def ordered(names) -> list[str]:
     return [n for n in SPLIT_ORDER if n in names] + [n for n in names if n not in SPLIT_ORDER]
 
 
-def run_gate(splits: Mapping[str, SampleSet], settings: IntegritySettings, cache_dir=None,
-             dataset: str = "") -> LeakReport:
-    """Check every pair of splits for shared sources, exact and near duplicates (cached)."""
+@dataclass
+class Findings:
+    """Every relation found among the samples of ``names`` (global index = offset of the split + index)."""
+
+    names: list[str]
+    sizes: list[int]
+    source: list[np.ndarray] = field(default_factory=list)  # groups: the same file / origin id
+    exact: list[np.ndarray] = field(default_factory=list)  # groups: identical decoded pixels
+    near_a: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    near_b: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    near_score: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    threshold: float | None = None
+    checks: dict[str, str] = field(default_factory=dict)  # kind -> what ran, or why it was skipped
+    prints: dict[str, Prints] = field(default_factory=dict)  # per split, when they were computed
+    digests: dict[str, str] = field(default_factory=dict)  # per split, its content digest (when caching)
+    cached: bool = False
+    seconds: float = 0.0
+
+    def offsets(self) -> dict[str, int]:
+        starts = np.cumsum([0] + self.sizes)
+        return {n: int(starts[i]) for i, n in enumerate(self.names)}
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every relation as an edge list (groups as stars)."""
+        a = [self.near_a]
+        b = [self.near_b]
+        for g in self.source + self.exact:
+            a.append(np.full(len(g) - 1, g[0]))
+            b.append(g[1:])
+        return np.concatenate(a).astype(np.int64), np.concatenate(b).astype(np.int64)
+
+    def clusters(self, split: str) -> np.ndarray:
+        """Duplicate cluster id per sample of ``split`` (0..G-1, numbered by first member)."""
+        start, n = self.offsets()[split], self.sizes[self.names.index(split)]
+        a, b = self.edges()
+        inside = (a >= start) & (a < start + n) & (b >= start) & (b < start + n)
+        return components(n, [a[inside] - start], [b[inside] - start])
+
+    # ---------------------------------------------------------------- cache
+    _ARRAYS = ("names", "sizes", "source", "source_at", "exact", "exact_at", "near_a", "near_b", "near_score",
+               "threshold", "checks")
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        def flat(groups):
+            at = np.cumsum([0] + [len(g) for g in groups]).astype(np.int64)
+            return (np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, np.int64)), at
+
+        source, source_at = flat(self.source)
+        exact, exact_at = flat(self.exact)
+        return {"names": np.array(self.names), "sizes": np.array(self.sizes, np.int64), "source": source,
+                "source_at": source_at, "exact": exact, "exact_at": exact_at, "near_a": self.near_a,
+                "near_b": self.near_b, "near_score": self.near_score,
+                "threshold": np.array(np.nan if self.threshold is None else self.threshold),
+                "checks": np.array([f"{k}={v}" for k, v in self.checks.items()])}
+
+    @classmethod
+    def from_arrays(cls, z: Mapping[str, np.ndarray], names: list[str], sizes: list[int]) -> "Findings | None":
+        """Rebuild from a cache entry; None when it does not describe these splits (a miss)."""
+        if [str(s) for s in z["names"]] != names or [int(s) for s in z["sizes"]] != sizes:
+            return None
+        total = sum(sizes)
+
+        def groups(values, at):
+            if len(at) == 0 or at[0] != 0 or at[-1] != len(values) or (np.diff(at) < 2).any():
+                raise ValueError("group offsets")
+            return [values[at[i]:at[i + 1]] for i in range(len(at) - 1)]
+
+        out = cls(names, sizes, source=groups(z["source"], z["source_at"]), exact=groups(z["exact"], z["exact_at"]),
+                  near_a=z["near_a"].astype(np.int64), near_b=z["near_b"].astype(np.int64),
+                  near_score=z["near_score"].astype(np.float32),
+                  threshold=None if np.isnan(z["threshold"]) else float(z["threshold"]),
+                  checks=dict(str(c).split("=", 1) for c in z["checks"]), cached=True)
+        everything = np.concatenate([out.near_a, out.near_b, *out.source, *out.exact])
+        if len(out.near_a) != len(out.near_b) or len(out.near_a) != len(out.near_score) or (
+                len(everything) and (everything.min() < 0 or everything.max() >= total)):
+            raise ValueError("indices out of range")
+        return out
+
+
+def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings, cache_dir=None,
+                    thorough: bool = False, prints_wanted: bool = False) -> Findings:
+    """Every same-source, exact and near relation among the samples of ``splits`` (cached by content).
+
+    ``thorough``: search within each split as hard as across splits (a split the template will cut
+    must have its clusters found before it cuts). ``prints_wanted``: keep the fingerprints computed
+    on a miss (the manifest and checkpoint fingerprint reuse them).
+    """
     start = time.perf_counter()
     names = ordered(splits)
     sets = {n: splits[n] for n in names}
-    source = _source_pairs(sets)
-    if source:  # said at once: decoding a large dataset takes a while, this needs no pixels
-        early = LeakReport(dataset, {n: len(sets[n]) for n in names}, pairs=source)
-        log.warning("integrity gate: %s", "; ".join(early.summary_lines()))
+    sizes = [len(sets[n]) for n in names]
+    found = Findings(names, sizes)
+    found.source = _identity_groups(sets, found.offsets())
+    split_of = np.repeat(np.arange(len(names)), sizes)
+    shared = [g for g in found.source if len(np.unique(split_of[g])) > 1]
+    if shared:  # said at once: decoding a large dataset takes a while, and this needs no pixels
+        first = int(shared[0][0])
+        split = names[split_of[first]]
+        example = sets[split].path(first - found.offsets()[split]) or f"{split} sample {first}"
+        log.warning("integrity gate: %d files are in more than one split (e.g. %s); the report follows",
+                    len(shared), example)
     cache = GateCache(cache_dir if settings.cache else None)
-    key = _report_key(sets, settings)
-    hit = cache.load_json("reports", key)
+    if cache.dir is not None:
+        with stage("hashing the content of every split (cache key)", total=None):
+            found.digests = {n: split_digest(sets[n]) for n in names}
+    key = key_of("findings", 3, names, [found.digests.get(n) for n in names], settings.digest(), thorough)
+    hit = cache.load("findings", key, Findings._ARRAYS)
     if hit is not None:
-        report = LeakReport.from_dict(hit)
-        report.policy, report.cached = settings.policy, True
-        for ss in sets.values():  # hashes for the manifest, thumbnails for the checkpoint fingerprint
-            small = cache.load_prints(split_digest(ss))
-            if small is not None:
-                _attach(ss, small)
-        report.seconds = time.perf_counter() - start
-        log.info("integrity gate: cached result (%.2f s)", report.seconds)
-        return report
-    prints = {}
-    for n, ss in sets.items():
-        if not (settings.exact or settings.near):
-            continue  # same-source check only: nothing to decode
-        decoding = time.perf_counter()
-        prints[n] = compute_prints(ss, thumbs=settings.near)
-        log.debug("integrity gate: %s: %d samples decoded and hashed in %.1f s", n, len(ss),
-                  time.perf_counter() - decoding)
-        small = resized(prints[n], settings.fingerprint_size or 16) if settings.near else prints[n]
-        _attach(ss, small)
+        try:
+            cached = Findings.from_arrays(hit, names, sizes)
+        except (ValueError, KeyError, TypeError) as exc:
+            from trueval.integrity.cache import warn_damaged
+
+            warn_damaged("findings", cache.dir or "", str(exc))
+            cached = None
+        if cached is not None:
+            cached.digests = found.digests
+            cached.seconds = time.perf_counter() - start
+            return cached
+    found.checks["source"] = "ran"
+    if settings.exact or settings.near:
+        for n in names:
+            with stage(f"decoding and hashing {n}", total=len(sets[n])):
+                found.prints[n] = compute_prints(sets[n], thumbs=settings.near)
+        allp = Prints.concat([found.prints[n] for n in names])
+        groups = identical_groups(allp.hashes)
+        if settings.exact:
+            found.exact = groups
+            found.checks["exact"] = "ran"
+        else:
+            found.checks["exact"] = "skipped: data.integrity.exact=false"
         if settings.near:
-            cache.save_prints(split_digest(ss), small)
-    report = _compare(sets, prints, source, settings, dataset)
-    report.seconds = time.perf_counter() - start
-    cache.save_json("reports", key, {**report.to_dict(), **report.extras()})
-    log.info("integrity gate: %d cross-split pairs, %d within-split duplicates (%.1f s)",
-             len(report.pairs), report.within_split_duplicates, report.seconds)
-    return report
+            found.checks["near"] = _near_coverage(allp, settings)
+            if not found.checks["near"].startswith("skipped"):
+                with stage(f"searching near-duplicates among {len(allp)} images", total=None):
+                    result = near_pairs(allp, split_of, settings, thorough=thorough)
+                same_hash = allp.hashes[result.a] == allp.hashes[result.b]
+                keep = ~same_hash if settings.exact else np.ones(len(result.a), bool)
+                found.near_a, found.near_b = result.a[keep].astype(np.int64), result.b[keep].astype(np.int64)
+                found.near_score = result.score[keep].astype(np.float32)
+                found.threshold = result.threshold
+        else:
+            found.checks["near"] = "skipped: data.integrity.near=false"
+    else:
+        found.checks["exact"] = "skipped: data.integrity.exact=false"
+        found.checks["near"] = "skipped: data.integrity.near=false"
+    cache.save("findings", key, found.to_arrays())
+    if not prints_wanted:
+        found.prints = {}
+    found.seconds = time.perf_counter() - start
+    return found
 
 
-def _report_key(sets: Mapping[str, SampleSet], settings: IntegritySettings) -> str:
-    text = json.dumps({"splits": [[n, split_digest(ss)] for n, ss in sets.items()],
-                       "settings": settings.digest()})
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+def _near_coverage(prints: Prints, settings: IntegritySettings) -> str:
+    """Whether the near check can run, and on how many images (tiny and blank images cannot be told apart)."""
+    n = len(prints)
+    tiny = int((prints.side < MIN_SIDE).sum()) if prints.side is not None else 0
+    blank = int(((prints.contrast < settings.thresholds.min_contrast) & ~(
+        prints.side < MIN_SIDE if prints.side is not None else False)).sum()) if prints.contrast is not None else 0
+    if n and tiny == n:
+        return (f"skipped: every image is under {MIN_SIDE} px a side, too small to tell a copy from a "
+                "look-alike (identical pixels are still checked)")
+    if tiny or blank:
+        parts = ([f"{tiny} under {MIN_SIDE} px"] if tiny else []) + ([f"{blank} blank"] if blank else [])
+        return f"ran on {n - tiny - blank} of {n} images ({', '.join(parts)}: identical pixels only)"
+    return "ran"
 
 
-def _attach(ss: SampleSet, small: Prints) -> None:
-    """Remember a split's hashes and small thumbnails on the object (manifest and fingerprint reuse them)."""
-    setattr(ss, _HASHES, small.hashes)
-    if small.thumbs is not None:
-        setattr(ss, _SMALL, small)
+def report_for(found: Findings, sets: Mapping[str, SampleSet], members: Mapping[str, np.ndarray],
+               settings: IntegritySettings, dataset: str = "") -> LeakReport:
+    """The report for the splits as used: ``members[s]`` are the global indices (into ``found``) of
+    split ``s``'s samples, in order."""
+    names = ordered(sets)
+    total = sum(found.sizes)
+    split_at = np.full(total, -1, np.int64)
+    index_at = np.full(total, -1, np.int64)
+    for si, n in enumerate(names):
+        m = np.asarray(members[n], np.int64)
+        split_at[m] = si
+        index_at[m] = np.arange(len(m))
+
+    def ref(g: int) -> SampleRef:
+        s = names[split_at[g]]
+        i = int(index_at[g])
+        return SampleRef(s, i, sets[s].path(i))
+
+    pairs: list[LeakPair] = []
+    known: set[tuple[int, int]] = set()
+    edges_a: list[np.ndarray] = []
+    edges_b: list[np.ndarray] = []
+    for kind, groups in (("source", found.source), ("exact", found.exact)):
+        for g in groups:
+            g = g[split_at[g] >= 0]
+            if len(g) < 2:
+                continue
+            edges_a.append(np.full(len(g) - 1, g[0]))
+            edges_b.append(g[1:])
+            pairs += _group_pairs(kind, g, split_at, ref, known)
+    a, b, score = found.near_a, found.near_b, found.near_score
+    used = (split_at[a] >= 0) & (split_at[b] >= 0) if len(a) else np.zeros(0, bool)
+    a, b, score = a[used], b[used], score[used]
+    edges_a.append(a)
+    edges_b.append(b)
+    for x, y, s in zip(*(v[split_at[a] != split_at[b]] for v in (a, b, score))):
+        x, y = (x, y) if split_at[x] < split_at[y] else (y, x)
+        if (int(x), int(y)) not in known:
+            pairs.append(LeakPair("near", 1.0 - float(s), ref(x), ref(y)))
+    within = _within_counts(names, split_at, edges_a, edges_b, total)
+    order = {n: i for i, n in enumerate(names)}
+    pairs.sort(key=lambda p: (order[p.a.split], order[p.b.split], KIND_ORDER[p.kind], p.b.index, p.a.index))
+    return LeakReport(dataset=dataset, splits={n: len(sets[n]) for n in names}, pairs=pairs,
+                      within_split_duplicates=int(sum(within.values())), policy=settings.policy,
+                      within_by_split=within, near_threshold=found.threshold,
+                      near_threshold_set=settings.thresholds.near, cached=found.cached,
+                      seconds=found.seconds, checks=dict(found.checks))
 
 
-def _identities(ss: SampleSet) -> list[str]:
+def run_gate(splits: Mapping[str, SampleSet], settings: IntegritySettings, cache_dir=None,
+             dataset: str = "") -> LeakReport:
+    """Check every pair of splits for shared sources, exact and near duplicates (cached)."""
+    found = find_duplicates(splits, settings, cache_dir)
+    offsets = found.offsets()
+    members = {n: offsets[n] + np.arange(len(splits[n])) for n in found.names}
+    return report_for(found, splits, members, settings, dataset)
+
+
+def identities(ss: SampleSet) -> list[str]:
     """What makes two samples the same source: the resolved file, or the origin id of an array sample.
 
-    Directories are resolved once each and files only looked at (lstat) for being links: resolving
-    every path fully took 2.4 s for 60,000 files, this takes a fraction of that."""
+    Directories are resolved once each, and which files are links is read once per directory
+    (``scandir`` knows without a stat per file): resolving every path fully took 2.4 s for 60,000
+    files, an ``lstat`` per file still about 1 s on a busy machine."""
     if ss.paths is None:
         return list(ss.origin or [])
-    cached = getattr(ss, _IDS, None)
-    if cached is not None:
-        return cached
-    dirs: dict[str, str] = {}
+    dirs: dict[str, tuple[str, set[str]]] = {}
     out = []
     for p in ss.paths:
-        head, tail = os.path.split(os.path.abspath(p))
-        real_dir = dirs.get(head)
-        if real_dir is None:
-            real_dir = dirs[head] = os.path.realpath(head)
-        full = os.path.join(real_dir, tail)
-        out.append(os.path.realpath(full) if os.path.islink(full) else full)
-    setattr(ss, _IDS, out)
+        head, tail = os.path.split(p if os.path.isabs(p) else os.path.abspath(p))
+        known = dirs.get(head)
+        if known is None:
+            known = dirs[head] = (os.path.realpath(head), _links_in(head))
+        full = os.path.join(known[0], tail)
+        out.append(os.path.realpath(full) if tail in known[1] else full)
     return out
 
 
-def _source_pairs(sets: Mapping[str, SampleSet]) -> list[LeakPair]:
-    """Samples of two splits that are the same file (or the same origin id): no decoding needed."""
-    pairs: list[LeakPair] = []
-    seen: dict[str, list[tuple[str, int]]] = {}
+def _links_in(folder: str) -> set[str]:
+    try:
+        with os.scandir(folder) as entries:
+            return {e.name for e in entries if e.is_symlink()}
+    except OSError:
+        return set()
+
+
+def _identity_groups(sets: Mapping[str, SampleSet], offsets: Mapping[str, int]) -> list[np.ndarray]:
+    """Groups of samples (within or across splits) that are the same file or origin id: no decoding."""
+    first: dict[str, list[int]] = {}
     for name, ss in sets.items():
-        ids = _identities(ss)
-        for j, ident in enumerate(ids):
-            for other, i in seen.get(ident, ()):
-                if other != name:
-                    pairs.append(LeakPair("source", 0.0, SampleRef(other, i, sets[other].path(i)),
-                                          SampleRef(name, j, ss.path(j))))
-        for j, ident in enumerate(ids):
-            seen.setdefault(ident, []).append((name, j))
-    return pairs
-
-
-def _compare(sets: Mapping[str, SampleSet], prints: Mapping[str, Prints], source: list[LeakPair],
-             settings: IntegritySettings, dataset: str) -> LeakReport:
-    names = list(sets)
-    offsets = np.cumsum([0] + [len(sets[n]) for n in names])
-    split_of = np.repeat(np.arange(len(names)), [len(sets[n]) for n in names])
-    local = np.arange(offsets[-1]) - offsets[split_of]
-    hashes = np.concatenate([prints[n].hashes for n in names]) if prints else np.zeros(0, "S16")
-
-    def ref(g: int) -> SampleRef:
-        s = names[split_of[g]]
-        return SampleRef(s, int(local[g]), sets[s].path(int(local[g])))
-
-    edges_a: list[np.ndarray] = []
-    edges_b: list[np.ndarray] = []
-    threshold = None
-    pairs = list(source)
-    known = {(p.a.split, p.a.index, p.b.split, p.b.index) for p in source}
-    # same file listed twice in one split: a within-split duplicate
-    for p in _source_pairs_within(sets):
-        edges_a.append(np.array([offsets[names.index(p[0])] + p[1]]))
-        edges_b.append(np.array([offsets[names.index(p[0])] + p[2]]))
-    # exact: identical pixel hashes
-    if prints:
-        for members in identical_groups(hashes):
-            edges_a.append(np.full(len(members) - 1, members[0]))
-            edges_b.append(members[1:])
-            if settings.exact:
-                pairs += _exact_pairs(members, split_of, ref, known)
-    # near: verified alignments, minus pairs already reported as the same file or identical pixels
-    if settings.near and prints and all(prints[n].thumbs is not None for n in names):
-        allp = Prints.concat([prints[n] for n in names])
-        result = near_pairs(allp, split_of, settings)
-        a, b, score = result.a, result.b, result.score
-        threshold = result.threshold
-        same_hash = hashes[a] == hashes[b]
-        a, b, score = a[~same_hash], b[~same_hash], score[~same_hash]
-        edges_a.append(a)
-        edges_b.append(b)
-        cross = split_of[a] != split_of[b]
-        for x, y, s in zip(a[cross], b[cross], score[cross]):
-            ra, rb = (ref(x), ref(y)) if split_of[x] < split_of[y] else (ref(y), ref(x))
-            if (ra.split, ra.index, rb.split, rb.index) not in known:
-                pairs.append(LeakPair("near", 1.0 - float(s), ra, rb))
-    within = _within_counts(names, split_of, edges_a, edges_b, offsets[-1])
-    order = {n: i for i, n in enumerate(names)}
-    kinds = {"source": 0, "exact": 1, "near": 2}
-    pairs.sort(key=lambda p: (order[p.a.split], order[p.b.split], kinds[p.kind], p.b.index, p.a.index))
-    return LeakReport(dataset=dataset, splits={n: len(sets[n]) for n in names}, pairs=pairs,
-                      within_split_duplicates=int(sum(within.values())), policy=settings.policy,
-                      within_by_split=within, near_threshold=threshold,
-                      near_threshold_set=settings.thresholds.near)
+        for j, ident in enumerate(identities(ss)):
+            first.setdefault(ident, []).append(offsets[name] + j)
+    return [np.asarray(g, np.int64) for g in first.values() if len(g) > 1]
 
 
 def identical_groups(hashes: np.ndarray) -> list[np.ndarray]:
@@ -199,51 +319,44 @@ def identical_groups(hashes: np.ndarray) -> list[np.ndarray]:
     return [order[bounds[g]:bounds[g + 1]] for g in np.flatnonzero(counts > 1)]
 
 
-def _source_pairs_within(sets: Mapping[str, SampleSet]) -> list[tuple[str, int, int]]:
+def _group_pairs(kind: str, members: np.ndarray, split_at: np.ndarray, ref, known: set) -> list[LeakPair]:
+    """Cross-split pairs of one group (a covering subset when the group is huge), skipping known pairs."""
     out = []
-    for name, ss in sets.items():
-        first: dict[str, int] = {}
-        for j, ident in enumerate(_identities(ss)):
-            if ident in first:
-                out.append((name, first[ident], j))
-            else:
-                first[ident] = j
-    return out
-
-
-def _exact_pairs(members: np.ndarray, split_of: np.ndarray, ref, known: set) -> list[LeakPair]:
-    """Cross-split pairs of one group of identical images (a covering subset when the group is huge)."""
-    out = []
-    splits = np.unique(split_of[members])
+    splits = np.unique(split_at[members])
     for i, sa in enumerate(splits):
         for sb in splits[i + 1:]:
-            left = members[split_of[members] == sa]
-            right = members[split_of[members] == sb]
+            left = members[split_at[members] == sa]
+            right = members[split_at[members] == sb]
             if len(left) * len(right) <= _MAX_GROUP_PAIRS:
                 combos = [(x, y) for x in left for y in right]
             else:
                 combos = [(left[0], y) for y in right] + [(x, right[0]) for x in left[1:]]
             for x, y in combos:
-                ra, rb = ref(x), ref(y)
-                if (ra.split, ra.index, rb.split, rb.index) not in known:
-                    out.append(LeakPair("exact", 0.0, ra, rb))
+                if (int(x), int(y)) not in known:
+                    known.add((int(x), int(y)))
+                    out.append(LeakPair(kind, 0.0, ref(x), ref(y)))
     return out
 
 
-def _within_counts(names: list[str], split_of: np.ndarray, edges_a: list[np.ndarray], edges_b: list[np.ndarray],
+def _within_counts(names: list[str], split_at: np.ndarray, edges_a: list[np.ndarray], edges_b: list[np.ndarray],
                    n: int) -> dict[str, int]:
     """Per split: samples that repeat an earlier sample of the same split (size minus duplicate clusters)."""
+    a = np.concatenate(edges_a).astype(np.int64) if edges_a else np.zeros(0, np.int64)
+    b = np.concatenate(edges_b).astype(np.int64) if edges_b else np.zeros(0, np.int64)
+    same = split_at[a] == split_at[b]
+    label = components(n, [a[same]], [b[same]])
+    return {name: int((split_at == i).sum() - len(np.unique(label[split_at == i]))) for i, name in enumerate(names)}
+
+
+def components(n: int, a_parts: list[np.ndarray], b_parts: list[np.ndarray]) -> np.ndarray:
+    """Connected components of an undirected edge list, numbered in order of their first member."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    a = np.concatenate(edges_a) if edges_a else np.zeros(0, np.int64)
-    b = np.concatenate(edges_b) if edges_b else np.zeros(0, np.int64)
-    same = split_of[a] == split_of[b]
-    a, b = a[same], b[same]
+    a = np.concatenate(a_parts).astype(np.int64) if a_parts else np.zeros(0, np.int64)
+    b = np.concatenate(b_parts).astype(np.int64) if b_parts else np.zeros(0, np.int64)
     graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
     _, label = connected_components(graph, directed=False)
-    out = {}
-    for i, name in enumerate(names):
-        members = label[split_of == i]
-        out[name] = int(len(members) - len(np.unique(members)))
-    return out
+    _, first_index, inverse = np.unique(label, return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first_index))
+    return rank[inverse].astype(np.int64)

@@ -61,6 +61,14 @@ def apply_policy(splits: Mapping[str, SampleSet], report: LeakReport, policy: st
     return splits, record
 
 
+def kept_indices(sizes: Mapping[str, int], record: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Per split, the indices (into the splits given to ``apply_policy``) that its policy kept."""
+    gone: dict[str, set[int]] = {s: set() for s in sizes}
+    for entry in list(record.get("carved_dropped", [])) + list(record.get("dropped", [])):
+        gone[entry["split"]].add(int(entry["index"]))
+    return {s: np.setdiff1d(np.arange(n), np.fromiter(gone[s], np.int64, len(gone[s]))) for s, n in sizes.items()}
+
+
 def _summary(report: LeakReport, pairs) -> list[str]:
     sub = LeakReport(report.dataset, report.splits, pairs=list(pairs))
     return sub.summary_lines()
@@ -86,20 +94,6 @@ def _drop(splits: dict[str, SampleSet], pairs) -> tuple[dict[str, SampleSet], li
         if len(keep) == 0:
             raise LeakError(f"policy drop would remove all {len(ss)} {split} samples: every one of them is also "
                             f"in another split. Point {split} at its own data.", key=KEY)
-        splits[split] = subset_keeping_prints(ss, keep)
+        splits[split] = ss.subset(keep)
         dropped += [entries[i] for i in sorted(entries)]
     return splits, dropped
-
-
-def subset_keeping_prints(ss: SampleSet, keep: np.ndarray) -> SampleSet:
-    """ss.subset(keep), carrying over the hashes / thumbnails the gate attached to ``ss``."""
-    from trueval.integrity.gate import _HASHES, _SMALL
-
-    out = ss.subset(keep)
-    hashes = getattr(ss, _HASHES, None)
-    if hashes is not None:
-        setattr(out, _HASHES, hashes[keep])
-    small = getattr(ss, _SMALL, None)
-    if small is not None:
-        setattr(out, _SMALL, small.take(keep))
-    return out

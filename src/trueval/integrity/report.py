@@ -20,9 +20,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-KINDS = ("source", "exact", "near")
-_WORDS = {"source": "are also in", "exact": "are pixel-identical copies of images in",
-          "near": "are near-duplicates of images in"}
+
+
+@dataclass(frozen=True)
+class CheckKind:
+    """One kind of cross-split relation: its name in the JSON, its console label and its sentence."""
+
+    kind: str
+    label: str  # the console table's "kind" column
+    wording: str  # "val: 3 of 500 images <wording> train<detail>"
+    detail: str = ""
+
+
+# THE table of check kinds, in report order: the report, the console and the gate all read it.
+# A new kind is a row here plus its detector in gate.py.
+CHECK_KINDS = (
+    CheckKind("source", "same file", "are also in", " (the same files)"),
+    CheckKind("exact", "identical pixels", "are pixel-identical copies of images in"),
+    CheckKind("near", "near-duplicate", "are near-duplicates of images in"),
+)
+KINDS = tuple(k.kind for k in CHECK_KINDS)
+KIND_ORDER = {k.kind: i for i, k in enumerate(CHECK_KINDS)}
+KIND_OF = {k.kind: k for k in CHECK_KINDS}
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,8 @@ class LeakReport:
     # the near-duplicate threshold applied (None: near check off) and the configured one
     near_threshold: float | None = None
     near_threshold_set: float | None = None
+    # per check kind: "ran", "ran on ...", or "skipped: <why>" (said by the audit; not in the JSON schema)
+    checks: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_leak(self) -> bool:
@@ -81,9 +102,9 @@ class LeakReport:
         lines = []
         for (b, a, kind), n in sorted(self.counts().items(),
                                       key=lambda kv: (order.get(kv[0][0], 99), order.get(kv[0][1], 99),
-                                                      KINDS.index(kv[0][2]))):
-            detail = " (the same files)" if kind == "source" else ""
-            lines.append(f"{b}: {n} of {self.splits.get(b, '?')} images {_WORDS[kind]} {a}{detail}")
+                                                      KIND_ORDER[kv[0][2]])):
+            k = KIND_OF[kind]
+            lines.append(f"{b}: {n} of {self.splits.get(b, '?')} images {k.wording} {a}{k.detail}")
         for split, n in self.within_by_split.items():
             if n:
                 lines.append(f"{split}: {n} of {self.splits.get(split, '?')} images repeat another {split} image "
@@ -95,11 +116,6 @@ class LeakReport:
                 "pairs": [p.to_dict() for p in self.pairs],
                 "within_split_duplicates": int(self.within_split_duplicates),
                 "seconds": round(float(self.seconds), 3), "policy": self.policy}
-
-    def extras(self) -> dict[str, Any]:
-        """What the cache keeps beyond the JSON schema."""
-        return {"within_by_split": self.within_by_split, "near_threshold": self.near_threshold,
-                "near_threshold_set": self.near_threshold_set}
 
     def notes(self) -> list[str]:
         if (self.near_threshold is not None and self.near_threshold_set is not None

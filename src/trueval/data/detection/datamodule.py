@@ -9,7 +9,6 @@ splits and apply its policy, then print the data report. Loaders yield lists of 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -158,26 +157,54 @@ class YoloDataModule(pl.LightningDataModule):
                             key="data.yaml_path", path=self.yaml_path)
 
     # ----------------------------------------------------------------- setup
-    def setup(self, stage: str | None = None) -> None:
-        if self.sets:
-            return
+    def gate_inputs(self) -> dict[str, Any]:
+        """The arguments of ``trueval.integrity.gate_step`` for this dataset (all but the settings): every
+        split's images, with labels read and validated, and the `data.fraction` of the training split."""
         self._ensure_extracted()
         self.spec = load_yolo_yaml(self.yaml_path)
         self.class_names = list(self.spec.names)
+        self.label_problems = []
         items, sources = self._read_splits(self.spec)
         if self.fraction < 1.0:
             items["train"] = self._subset(items["train"])
-        self.image_sizes = _image_sizes(it.image for split_items in items.values() for it in split_items)
-        sets = self._gate({split: self._sample_set(split, its, sources[split]) for split, its in items.items()})
+        self.items = items
+        sets = {split: self._sample_set(split, its, sources[split]) for split, its in items.items()}
+        manifest = {"task": "detection", "dataset": self.name, "yaml": self.spec.yaml_path, "root": self.spec.root,
+                    "class_names": self.class_names, "seed": self.seed, "fraction": self.fraction,
+                    "val_split": self.val_split, "image_size": self.image_size, "resize": self.resize,
+                    "label_policy": self.label_policy}
+        return {"splits": sets, "cache_dir": self._gate_cache(), "dataset": self.name, "manifest": manifest,
+                "target_key": "boxes"}
+
+    def sample_sets(self) -> dict[str, SampleSet]:
+        """Every split's images as read (labels validated), before the integrity policy."""
+        return self.gate_inputs()["splits"]
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.sets:
+            return
+        from trueval.integrity import gate_step
+
+        outcome = gate_step(settings=self.integrity_settings(), enforce=True, **self.gate_inputs())
+        self.leak_report, self.policy_record = outcome.report, outcome.record
+        items, sets = self.items, outcome.sets
         # keep the images the gate's policy kept (policy drop removes leaking ones)
         for split, ss in sets.items():
             keep = set(ss.paths or [])
             items[split] = [it for it in items[split] if resolve(it.image) in keep]
         self.items, self.sets = items, sets
+        self.image_sizes = _image_sizes(it.image for split_items in items.values() for it in split_items)
         self.report = data_report(items, self.image_sizes, self.class_names)
         print_report(self.report, self.class_names)
-        self.manifest = self._manifest()
+        self.manifest = {**outcome.manifest, "label_problems": [str(p) for p in self.label_problems],
+                         "report": self.report}
+        self.train_fingerprint = outcome.fingerprint
+        self.split_prints = outcome.prints  # pixel hashes + small thumbnails per split (eval's overlap check)
         self._log_summary()
+
+    def _gate_cache(self) -> Path | None:
+        caching = self.integrity_cfg.get("cache", True) is not False
+        return None if self.cache_dir is None or not caching else self.cache_dir / "integrity"
 
     def _read_splits(self, spec: YoloSpec) -> tuple[dict[str, list[ImageLabels]], dict[str, list[str]]]:
         """Images and validated labels of every split, and the folders / list files each was read from."""
@@ -230,40 +257,6 @@ class YoloDataModule(pl.LightningDataModule):
         from trueval.integrity import IntegritySettings
 
         return IntegritySettings.from_config(self.integrity_cfg)
-
-    def _gate(self, sets: dict[str, SampleSet]) -> dict[str, SampleSet]:
-        """Path, exact and near-duplicate overlap across splits, per image, before anything trains."""
-        from trueval.integrity import apply_policy, run_gate, train_fingerprint
-
-        settings = self.integrity_settings()
-        cache = None if self.cache_dir is None else self.cache_dir / "integrity"
-        report = run_gate(sets, settings, cache_dir=cache, dataset=self.name)
-        self.leak_report = report
-        sets, record = apply_policy(sets, report, settings.policy)
-        self.policy_record = dict(record or {})
-        self.train_fingerprint = train_fingerprint(sets["train"], settings)
-        return sets
-
-    def _manifest(self) -> dict[str, Any]:
-        """splits.json: what each split read, its images (relative to the dataset root) and their boxes."""
-        from trueval.integrity import content_hashes
-
-        assert self.spec is not None
-        out: dict[str, Any] = {
-            "task": "detection", "dataset": self.name, "yaml": self.spec.yaml_path, "root": self.spec.root,
-            "class_names": self.class_names, "seed": self.seed, "fraction": self.fraction,
-            "val_split": self.val_split, "image_size": self.image_size, "resize": self.resize,
-            "label_policy": self.label_policy, "label_problems": [str(p) for p in self.label_problems],
-            "report": self.report, "splits": {},
-        }
-        for split, ss in self.sets.items():
-            hashes = list(content_hashes(ss))
-            out["splits"][split] = {"count": len(ss), "sources": list(ss.sources), "ids": list(ss.origin or []),
-                                    "hashes": hashes, "boxes": [int(t) for t in ss.targets]}
-        train_hashes = out["splits"]["train"]["hashes"]
-        out["train_digest"] = hashlib.sha256("\n".join(sorted(train_hashes)).encode()).hexdigest()
-        self.train_fingerprint["manifest_digest"] = out["train_digest"]
-        return out
 
     def _log_summary(self) -> None:
         counts = ", ".join(f"{s} {len(v)}" for s, v in self.items.items())

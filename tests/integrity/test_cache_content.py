@@ -1,0 +1,94 @@
+"""A verdict that cannot go stale: caches are keyed by content, damaged entries are recomputed,
+cache=false bypasses every cache, and a cache that cannot be written only costs time."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from helpers import compose_cfg
+from synthetic import photos
+from trueval.tasks.audit import audit
+
+
+def _tree(root: Path) -> None:
+    """train/ and test/ class folders of distinct BMPs (uncompressed: one size in bytes per image size)."""
+    imgs = photos(24, seed=7)
+    for split, part in (("train", imgs[:16]), ("test", imgs[16:])):
+        for i, a in enumerate(part):
+            folder = root / split / f"c{i % 2}"
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(a).save(folder / f"{split}_{i:02d}.bmp")
+
+
+_RUNS = [0]
+
+
+def _audit(root: Path, cache_dir: Path, **integrity) -> dict:
+    """`python audit.py data=imagefolder data.root=<root>` in-process: its exit code and leak_report.json."""
+    _RUNS[0] += 1
+    out = root.parent / f"run{_RUNS[0]}"
+    overrides = ["data=imagefolder", f"data.root={root}", f"paths.cache_dir={cache_dir}"]
+    overrides += [f"data.integrity.{k}={str(v).lower()}" for k, v in integrity.items()]
+    try:
+        from trueval.tasks.runner import run_task
+
+        run_task(audit, compose_cfg("audit", overrides, out))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    report = json.loads((out / "leak_report.json").read_text())
+    return {"code": code, "pairs": report["pairs"], "kinds": {p["kind"] for p in report["pairs"]}}
+
+
+def _swap_keeping_size_and_mtime(root: Path) -> None:
+    """A test image replaced by a copy of a training image, with the old size and mtime (like cp -p / tar)."""
+    victim = root / "test" / "c0" / "test_00.bmp"
+    st = victim.stat()
+    source = root / "train" / "c0" / "train_00.bmp"
+    assert source.stat().st_size == st.st_size
+    shutil.copyfile(source, victim)
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.mark.parametrize("cache_setting", [True, False])
+def test_swapped_file_with_old_size_and_mtime_is_found(tmp_path: Path, cache_setting: bool) -> None:
+    root, cache = tmp_path / "data", tmp_path / "cache"
+    _tree(root)
+    assert _audit(root, cache)["code"] == 0
+    _swap_keeping_size_and_mtime(root)
+    report = _audit(root, cache, cache=cache_setting)
+    assert report["code"] == 1 and report["kinds"] == {"exact"}
+
+
+@pytest.mark.parametrize("damage", ["truncate", "forge"])
+def test_damaged_cache_entries_are_recomputed(tmp_path: Path, damage: str, caplog) -> None:
+    root, cache = tmp_path / "data", tmp_path / "cache"
+    _tree(root)
+    (root / "test" / "c0" / "copy.bmp").write_bytes((root / "train" / "c0" / "train_00.bmp").read_bytes())
+    first = _audit(root, cache)
+    assert first["code"] == 1
+    entries = [p for p in cache.rglob("*") if p.is_file()]
+    assert entries
+    for p in entries:
+        data = p.read_bytes()
+        p.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"{}")
+    for _ in range(2):  # recomputed, then rewritten and read back
+        again = _audit(root, cache)
+        assert again["code"] == 1 and again["pairs"] == first["pairs"]
+    assert "damaged" in caplog.text
+
+
+def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    _tree(root)
+    (root / "test" / "c0" / "copy.bmp").write_bytes((root / "train" / "c0" / "train_00.bmp").read_bytes())
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    report = _audit(root, blocked / "cache")
+    assert report["code"] == 1 and report["kinds"] == {"exact"}
