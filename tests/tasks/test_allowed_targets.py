@@ -41,3 +41,17 @@ def test_the_instantiate_seam_checks_before_calling(tmp_path) -> None:
     with pytest.raises(UserError, match=r"data\._target_"):
         build_datamodule(node)
     assert not marker.exists()
+
+
+def test_the_environment_extends_the_list_a_config_cannot(monkeypatch) -> None:
+    from trueval.core.errors import UserError
+    from trueval.tasks.allowed_targets import check_target
+
+    monkeypatch.setenv("TRUEVAL_ALLOWED_TARGETS", "collections.,json.JSONDecoder")
+    check_target("collections.OrderedDict", "callbacks.x._target_")
+    check_target("json.JSONDecoder", "callbacks.x._target_")
+    with pytest.raises(UserError, match="TRUEVAL_ALLOWED_TARGETS"):
+        check_target("json.loads", "callbacks.x._target_")
+    monkeypatch.delenv("TRUEVAL_ALLOWED_TARGETS")
+    with pytest.raises(UserError):
+        check_target("collections.OrderedDict", "callbacks.x._target_")

@@ -106,7 +106,9 @@ def test_eval_refuses_images_of_another_channel_count(trained: tuple[Path, Path]
     shutil.copytree(root, gray)
     for png in gray.rglob("*.png"):
         Image.open(png).convert("L").save(png)
-    error = _refused_eval(tmp_path, [f"ckpt_path={ckpt}", f"+data.root={gray}"])
+    # image folders are converted to one declared colour mode (RGB unless data.image_mode says otherwise):
+    # greyscale files alone no longer change the input; declaring them greyscale does
+    error = _refused_eval(tmp_path, [f"ckpt_path={ckpt}", f"+data.root={gray}", "+data.image_mode=L"])
     assert "1 channel where the network takes 3" in error and "3x16x16" in error
 
 
