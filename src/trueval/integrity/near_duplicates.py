@@ -86,7 +86,7 @@ def near_pairs(prints: Prints, groups: np.ndarray | None, settings: IntegritySet
         a, b, flip, scale, aligned = _proposals(thumbs, boxes, g, thr.candidates, levels, thorough, cross_only)
         proposed = time.perf_counter()
         verifier = Verifier(prints.thumbs[active], prints.boxes[active], thr.max_shift, thr.min_overlap, thr.near,
-                            layout_min=thr.layout)
+                            layout_min=thr.layout, refine=thr.refine)
         near, level = thr.near, -1.0
         if thr.adaptive:
             level, high = _lookalike_level(verifier, a, b, flip, scale, aligned, g)
