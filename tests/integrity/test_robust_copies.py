@@ -38,7 +38,7 @@ def _planted(settings: IntegritySettings) -> tuple[set[tuple[int, int]], set[tup
     train = photos(100, seed=11, cells=(3, 6, 10))
     others = photos(20, seed=12, cells=(3, 6, 10))
     copies = {0: _rotate(train[0], 6), 1: _rotate(train[1], -9), 2: _stretch_crop(train[2]),
-              3: jpeg(shift(train[3], 3, 3), quality=60), 4: jpeg(shift(train[4], -2, 3), quality=30)}
+              3: jpeg(shift(train[3], 4, 4), quality=75), 4: jpeg(shift(train[4], -2, 3), quality=50)}
     test = np.stack(list(copies.values()) + list(others))
     sets = {"train": SampleSet("train", np.zeros(len(train), np.int64), images=train, sources=["gen-train"], name="gen"),
             "test": SampleSet("test", np.zeros(len(test), np.int64), images=test, sources=["gen-test"], name="gen")}

@@ -29,8 +29,9 @@ _LUMA = (0.299, 0.587, 0.114)
 _FILL_ABS, _FILL_REL, _FILL_MAX = 3.0, 0.04, 0.3
 # JPEG-compressed fill: mean absolute deviation from the row median, and that median's distance
 # from the outermost row's (measured on shifted CIFAR-10 copies saved at q30-q75: fill rows <= 3.7, and
-# their medians within 10 grey levels of the outermost; content rows mostly 6-70; q30 fill up to 4.9)
-_FILL_DEV_ABS, _FILL_DEV_REL, _FILL_MED_ABS = 6.0, 0.03, 10.0
+# their medians within 10 grey levels of the outermost; content rows mostly 6-70. Looser (6 grey levels)
+# trimmed plain skies too, and pairs of different photos on the airplane suite rose from 9 to 20)
+_FILL_DEV_ABS, _FILL_DEV_REL, _FILL_MED_ABS = 4.0, 0.015, 10.0
 _CHUNK = 4096
 try:
     from torchvision.io import ImageReadMode as _IRM
