@@ -58,3 +58,18 @@ def test_refinement_is_a_setting() -> None:
     assert (0, 0) not in found and (1, 1) not in found  # the rotations need the affine refinement
     assert found <= planted
     assert off.digest() != IntegritySettings.from_config({"cache": False}).digest()
+
+
+def test_rotation_fill_is_found_in_the_corners_and_a_plain_sky_is_not() -> None:
+    import torch
+
+    from trueval.integrity.descriptors import corner_fill, inpaint
+
+    img = photos(1, seed=5, cells=(3, 6, 10))[0]
+    rotated = luma(_rotate(img, 10)[None])
+    holes = corner_fill(rotated)
+    assert holes[0, 0, 0] == 1 and holes[0, -1, -1] == 1 and holes[0, 16, 16] == 0
+    sky = torch.full((1, 32, 32), 200.0)
+    assert corner_fill(sky).sum() == 0
+    filled = inpaint(rotated, holes)
+    assert float(filled[0][holes[0] > 0].min()) > 20  # no black left for the band-pass to see
