@@ -6,7 +6,8 @@ copies; the zoomed bispectrum for shifted and cropped copies). Searching each sp
 keeps a cluster of copies inside one split from crowding the original in another split out of the
 candidate list. Each proposal carries how the two images should line up (mirror, zoom); the
 verifier aligns them that way, finds the translation and keeps the pair when the aligned
-correlation reaches ``thresholds.near``.
+correlation reaches ``thresholds.near`` (pairs that come close are refined to a rotation or a
+one-axis stretch first, ``thresholds.refine``: see ``verify``).
 """
 
 from __future__ import annotations

@@ -23,6 +23,14 @@ strength >= 0.945 (brightness x 1.5, where a clipped sky leaves little to rank; 
 
 A cheap pass at half resolution discards most candidates; survivors are scored at full resolution
 at three zooms around the hypothesis, and that score is the reported similarity.
+
+Pairs that come within ``_REFINE_REACH`` of the threshold without reaching it get one more chance:
+their best hypothesis is refined to a zoom, rotation, one-axis stretch and translation
+(``align``), first at half resolution, then at full resolution for the pairs still close, and the
+refined score, held ``_REFINE_PENALTY`` higher, counts. Black fill reaching in from the border (a
+rotation's corners) is inpainted and left out of every comparison. On the CIFAR-10 suites this
+took copies rotated by 3-10 degrees from 0-38 % found to 93-97 %, and copies stretched along one
+axis and cropped back from 26 % to 100 % (benchmarks/planted_duplicates.py).
 """
 
 from __future__ import annotations
