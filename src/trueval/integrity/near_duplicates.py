@@ -93,7 +93,10 @@ def near_pairs(prints: Prints, groups: np.ndarray | None, settings: IntegritySet
             level, high = _lookalike_level(verifier, a, b, flip, scale, aligned, g)
             if level >= _LOOKALIKE_MEDIAN:
                 near = max(thr.near, min(_MAX_ADAPTIVE, high + _LOOKALIKE_MARGIN))
-        score = verifier.score(a, b, flip, scale, aligned, near)
+        # the refinement only for pairs between splits (what the gate refuses; within a split most
+        # candidate pairs are look-alikes, and refining them doubled the gate's time on CIFAR-10),
+        # and for every pair when clusters must not be cut later (``thorough``)
+        score = verifier.score(a, b, flip, scale, aligned, near, None if thorough else g[a] != g[b])
         a, b, score = _best_per_pair(a, b, score, near)
         # a copy in one split may be found next to only some members of a cluster of copies in
         # another: check it against the rest of that cluster too

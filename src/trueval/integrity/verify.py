@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from trueval.integrity import align
-from trueval.integrity.descriptors import box_masks, corner_fill, fill_outside, inpaint
+from trueval.integrity.descriptors import box_masks, corner_fill, dilate, fill_outside, inpaint
 
 _BATCH = 1024
 _BAND = (1.0, 4.0)  # difference-of-Gaussians sigmas, thumbnail pixels
@@ -259,7 +259,7 @@ class Verifier:
         # a rotated copy's fill corners: inpainted, and left out of every comparison
         corners = corner_fill(t)
         self.filled = inpaint(self.filled, corners)
-        self.valid = 1.0 - torch.nn.functional.max_pool2d(corners[:, None], 3, 1, 1)[:, 0]
+        self.valid = 1.0 - dilate(corners)
         half = size // 2
         # band-pass and 2x2 average in one pair of matrix products per image
         pool = torch.zeros(half, size)
@@ -335,9 +335,10 @@ class Verifier:
         return torch.where(overlap >= self.min_overlap, ncc, torch.full_like(ncc, -1.0))
 
     def score(self, a: np.ndarray, b: np.ndarray, flip: np.ndarray, scale: np.ndarray, aligned: np.ndarray,
-              near: float) -> np.ndarray:
+              near: float, refinable: np.ndarray | None = None) -> np.ndarray:
         """Similarity per hypothesis row: b (mirrored if ``flip``, magnified by ``scale``) against a;
-        rows with ``aligned`` False are compared as they are (no translation search)."""
+        rows with ``aligned`` False are compared as they are (no translation search). Only rows
+        marked ``refinable`` (default all) may get the affine refinement."""
         n = len(a)
         out = np.full(n, -1.0, np.float32)
         ta, tb, tf = (torch.as_tensor(x) for x in (a, b, flip))
@@ -356,7 +357,10 @@ class Verifier:
         # pairs that came close without reaching ``near``: the best hypothesis of each, refined
         reach = float(np.clip(_REFINE_REACH * (1 - near) / 0.1, 0.0, _REFINE_REACH)) if self.refine else 0.0
         best = np.where(out > -1, out, quick)
-        close = np.flatnonzero((best >= near - reach) & (best < near)) if reach > 0 else np.zeros(0, np.int64)
+        wanted = (best >= near - reach) & (best < near)
+        if refinable is not None:
+            wanted &= refinable
+        close = np.flatnonzero(wanted) if reach > 0 else np.zeros(0, np.int64)
         if len(close):
             verified = set(zip(a[out >= near].tolist(), b[out >= near].tolist()))
             close = close[np.lexsort((-best[close], b[close], a[close]))]
