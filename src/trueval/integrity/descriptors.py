@@ -137,6 +137,9 @@ def fill_outside(thumbs: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     return out
 
 
+_MOSTLY_DARK = 0.5  # share of black border pixels above which an image's border is not a rotation's fill
+
+
 def corner_fill(thumbs: torch.Tensor, reach: int = 8, darkest: float = 16.0) -> torch.Tensor:
     """(N, H, W) 1 where a pixel belongs to a black region grown from the image border (at most
     ``reach`` pixels in): the fill a rotation brings into the corners, and a shift's or resized
@@ -145,7 +148,10 @@ def corner_fill(thumbs: torch.Tensor, reach: int = 8, darkest: float = 16.0) -> 
     of one silhouette apart (pairs of different photos on the airplane suite rose from 8 to 14)."""
     out = torch.zeros_like(thumbs)
     border = torch.cat([thumbs[:, 0, :], thumbs[:, -1, :], thumbs[:, :, 0], thumbs[:, :, -1]], 1)
-    rows = torch.nonzero((border <= darkest).any(1))[:, 0]  # most images have no black border pixel
+    # images with some black on the border, but not most of it (a black background, MNIST-style, or
+    # a wide bar is no rotation's corners, and the content box already handles bars)
+    dark_share = (border <= darkest).float().mean(1)
+    rows = torch.nonzero((dark_share > 0) & (dark_share <= _MOSTLY_DARK))[:, 0]
     if len(rows) == 0:
         return out
     dark = (thumbs[rows] <= darkest).float()
