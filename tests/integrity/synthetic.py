@@ -14,14 +14,14 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 
-def photos(n: int, seed: int, size: int = 32) -> np.ndarray:
-    """(n, size, size, 3) uint8 distinct textured images."""
+def photos(n: int, seed: int, size: int = 32, cells: tuple[int, ...] = (4, 8, 16)) -> np.ndarray:
+    """(n, size, size, 3) uint8 distinct textured images (noise on grids of ``cells`` a side)."""
     rng = np.random.default_rng(seed)
     out = np.empty((n, size, size, 3), np.uint8)
     for i in range(n):
         img = np.zeros((size, size, 3))
-        for cells, weight in ((4, 1.0), (8, 0.6), (16, 0.35)):
-            grid = rng.normal(size=(cells, cells, 3)) * weight
+        for grid_cells, weight in zip(cells, (1.0, 0.6, 0.35)):
+            grid = rng.normal(size=(grid_cells, grid_cells, 3)) * weight
             up = Image.fromarray(((grid - grid.min()) / (np.ptp(grid) + 1e-9) * 255).astype(np.uint8))
             img += (np.asarray(up.resize((size, size), Image.BICUBIC), dtype=np.float64) / 255 - 0.5) * weight
         img = (img - img.min()) / (np.ptp(img) + 1e-9)

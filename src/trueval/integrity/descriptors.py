@@ -137,6 +137,66 @@ def fill_outside(thumbs: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     return out
 
 
+_MOSTLY_DARK = 0.5  # share of black border pixels above which an image's border is not a rotation's fill
+
+
+def corner_fill(thumbs: torch.Tensor, reach: int = 8, darkest: float = 16.0) -> torch.Tensor:
+    """(N, H, W) 1 where a pixel belongs to a black region grown from the image border (at most
+    ``reach`` pixels in): the fill a rotation brings into the corners, and a shift's or resized
+    shift's fill where JPEG or resampling left it too uneven for the content box. Black only (the
+    fill rotations and padding use): taking plain skies out as well hid what tells different photos
+    of one silhouette apart (pairs of different photos on the airplane suite rose from 8 to 14)."""
+    out = torch.zeros_like(thumbs)
+    border = torch.cat([thumbs[:, 0, :], thumbs[:, -1, :], thumbs[:, :, 0], thumbs[:, :, -1]], 1)
+    # images with some black on the border, but not most of it (a black background, MNIST-style, or
+    # a wide bar is no rotation's corners, and the content box already handles bars)
+    dark_share = (border <= darkest).float().mean(1)
+    rows = torch.nonzero((dark_share > 0) & (dark_share <= _MOSTLY_DARK))[:, 0]
+    if len(rows) == 0:
+        return out
+    dark = (thumbs[rows] <= darkest).float()
+    seed = torch.zeros_like(dark)
+    seed[:, 0, :], seed[:, -1, :], seed[:, :, 0], seed[:, :, -1] = 1, 1, 1, 1
+    seed = seed * dark
+    for _ in range(reach):
+        seed = dilate(seed) * dark
+    out[rows] = seed
+    return out
+
+
+def dilate(x: torch.Tensor) -> torch.Tensor:
+    """3 x 3 maximum filter of (N, H, W) images by shifted maxima (max_pool2d on one-channel 32 x 32
+    images was measured 5-10x slower on CPU: it took 7 of the gate's seconds on CIFAR-10)."""
+    y = x.clone()
+    y[:, 1:] = torch.maximum(y[:, 1:], x[:, :-1])
+    y[:, :-1] = torch.maximum(y[:, :-1], x[:, 1:])
+    z = y.clone()
+    z[:, :, 1:] = torch.maximum(z[:, :, 1:], y[:, :, :-1])
+    z[:, :, :-1] = torch.maximum(z[:, :, :-1], y[:, :, 1:])
+    return z
+
+
+def inpaint(thumbs: torch.Tensor, holes: torch.Tensor, sigma: float = 3.0) -> torch.Tensor:
+    """``thumbs`` with the ``holes`` (1) replaced by a Gaussian-weighted mean of the pixels around them
+    (normalised convolution): fill adds no edge for a band-pass filter to respond to."""
+    rows = torch.nonzero((holes > 0).flatten(1).any(1))[:, 0]
+    if len(rows) == 0:
+        return thumbs
+    size = thumbs.shape[-1]
+    offsets = torch.arange(size, dtype=torch.float32)
+    m = torch.exp(-(offsets[:, None] - offsets[None, :]) ** 2 / (2 * sigma * sigma))  # zero beyond the edges
+
+    def smooth(x: torch.Tensor) -> torch.Tensor:  # separable, as matrix products (faster than conv2d on CPU)
+        return m @ x @ m.T
+
+    x, h = thumbs[rows], holes[rows]
+    keep = 1.0 - h
+    guess = smooth(x * keep) / smooth(keep).clamp(min=1e-3)
+    out = thumbs.clone()
+    out[rows] = x * keep + guess * h
+    return out
+
+
 def _triple_products(thumbs: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Bispectrum triples of the images and of their mirror images, as (T, 2, N): real and imaginary parts."""
     size = thumbs.shape[-1]

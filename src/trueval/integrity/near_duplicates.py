@@ -6,7 +6,8 @@ copies; the zoomed bispectrum for shifted and cropped copies). Searching each sp
 keeps a cluster of copies inside one split from crowding the original in another split out of the
 candidate list. Each proposal carries how the two images should line up (mirror, zoom); the
 verifier aligns them that way, finds the translation and keeps the pair when the aligned
-correlation reaches ``thresholds.near``.
+correlation reaches ``thresholds.near`` (pairs that come close are refined to a rotation or a
+one-axis stretch first, ``thresholds.refine``: see ``verify``).
 """
 
 from __future__ import annotations
@@ -86,13 +87,16 @@ def near_pairs(prints: Prints, groups: np.ndarray | None, settings: IntegritySet
         a, b, flip, scale, aligned = _proposals(thumbs, boxes, g, thr.candidates, levels, thorough, cross_only)
         proposed = time.perf_counter()
         verifier = Verifier(prints.thumbs[active], prints.boxes[active], thr.max_shift, thr.min_overlap, thr.near,
-                            layout_min=thr.layout)
+                            layout_min=thr.layout, refine=thr.refine)
         near, level = thr.near, -1.0
         if thr.adaptive:
             level, high = _lookalike_level(verifier, a, b, flip, scale, aligned, g)
             if level >= _LOOKALIKE_MEDIAN:
                 near = max(thr.near, min(_MAX_ADAPTIVE, high + _LOOKALIKE_MARGIN))
-        score = verifier.score(a, b, flip, scale, aligned, near)
+        # the refinement only for pairs between splits (what the gate refuses; within a split most
+        # candidate pairs are look-alikes, and refining them doubled the gate's time on CIFAR-10),
+        # and for every pair when clusters must not be cut later (``thorough``)
+        score = verifier.score(a, b, flip, scale, aligned, near, None if thorough else g[a] != g[b])
         a, b, score = _best_per_pair(a, b, score, near)
         # a copy in one split may be found next to only some members of a cluster of copies in
         # another: check it against the rest of that cluster too

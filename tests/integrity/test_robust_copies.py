@@ -1,0 +1,75 @@
+"""Copies the gate used to miss: a shift whose black fill went through JPEG, small rotations, one
+axis stretched and cropped back. Each is planted across splits among distinct textured images."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from synthetic import jpeg, photos, shift
+
+from trueval.core.samples import SampleSet
+from trueval.integrity import IntegritySettings, run_gate
+from trueval.integrity.fingerprints import content_boxes, luma
+
+
+def _rotate(a: np.ndarray, degrees: float) -> np.ndarray:
+    return np.asarray(Image.fromarray(a).rotate(degrees, resample=Image.BICUBIC))
+
+
+def _stretch_crop(a: np.ndarray, factor: float = 1.2) -> np.ndarray:
+    h, w = a.shape[:2]
+    wide = Image.fromarray(a).resize((round(w * factor), h), Image.BICUBIC)
+    x = (wide.width - w) // 2
+    return np.asarray(wide.crop((x, 0, x + w, h)))
+
+
+def test_black_fill_that_went_through_jpeg_is_still_a_border() -> None:
+    img = photos(1, seed=3, cells=(3, 6, 10))[0]
+    copy = jpeg(shift(img, 4, 4), quality=50)  # ringing spreads 10-40 grey levels into the black bars
+    top, bottom, left, right = content_boxes(luma(copy[None]))[0].tolist()
+    assert top >= 3 and left >= 3 and bottom == 32 and right == 32
+
+
+def _planted(settings: IntegritySettings) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """Pairs (train index, test index) reported near, and the planted ones."""
+    # smoother than the default texture, like photos at thumbnail size (the finest default grid
+    # puts two pixels a cell: a 4-px shift through JPEG q50 then leaves little to retrieve by)
+    # (a hundred images: the retrieval's whitening needs more than a few dozen)
+    train = photos(100, seed=11, cells=(3, 6, 10))
+    others = photos(20, seed=12, cells=(3, 6, 10))
+    copies = {0: _rotate(train[0], 6), 1: _rotate(train[1], -9), 2: _stretch_crop(train[2]),
+              3: jpeg(shift(train[3], 4, 4), quality=75), 4: jpeg(shift(train[4], -2, 3), quality=50)}
+    test = np.stack(list(copies.values()) + list(others))
+    sets = {"train": SampleSet("train", np.zeros(len(train), np.int64), images=train, sources=["gen-train"], name="gen"),
+            "test": SampleSet("test", np.zeros(len(test), np.int64), images=test, sources=["gen-test"], name="gen")}
+    report = run_gate(sets, settings, cache_dir=None, dataset="gen")
+    found = {(p.a.index, p.b.index) for p in report.pairs if p.kind == "near"}
+    return found, {(src, j) for j, src in enumerate(copies)}
+
+
+def test_rotated_stretched_and_shifted_jpeg_copies_are_found() -> None:
+    found, planted = _planted(IntegritySettings.from_config({"cache": False}))
+    assert found == planted
+
+
+def test_refinement_is_a_setting() -> None:
+    off = IntegritySettings.from_config({"cache": False, "thresholds": {"refine": False}})
+    found, planted = _planted(off)
+    assert (0, 0) not in found and (1, 1) not in found  # the rotations need the affine refinement
+    assert found <= planted
+    assert off.digest() != IntegritySettings.from_config({"cache": False}).digest()
+
+
+def test_rotation_fill_is_found_in_the_corners_and_a_plain_sky_is_not() -> None:
+    import torch
+
+    from trueval.integrity.descriptors import corner_fill, inpaint
+
+    img = photos(1, seed=5, cells=(3, 6, 10))[0]
+    rotated = luma(_rotate(img, 10)[None])
+    holes = corner_fill(rotated)
+    assert holes[0, 0, 0] == 1 and holes[0, -1, -1] == 1 and holes[0, 16, 16] == 0
+    sky = torch.full((1, 32, 32), 200.0)
+    assert corner_fill(sky).sum() == 0
+    filled = inpaint(rotated, holes)
+    assert float(filled[0][holes[0] > 0].min()) > 20  # no black left for the band-pass to see
