@@ -157,3 +157,13 @@ def test_command_phases_split_a_run_from_its_own_records(tmp_path: Path) -> None
     assert phases["rest_of_run_s"] == 0.03
     with pytest.raises(RuntimeError, match="exit code 3"):
         speed.command_phases([sys.executable, "-c", "raise SystemExit(3)"], run)
+
+
+def test_phases_appear_in_the_table_and_leave_the_verdicts_alone() -> None:
+    speed = load_speed()
+    phases = {"command_wall_s": 25.5, "import_and_compose_s": 14.6, "gate_s": 0.8, "fit_s": 5.0, "first_epoch_s": 2.1}
+    report = {"phases": {"cold": phases, "warm": phases}}
+    rows = speed.table_rows(report)
+    assert [r[0] for r in rows] == ["6 speed-run command (cold cache)", "6 speed-run command (warm cache)"]
+    assert "import 14.6" in rows[0][3]
+    speed.verdicts(report)
