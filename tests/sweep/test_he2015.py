@@ -48,8 +48,8 @@ def test_a_small_sweep_writes_the_table_and_training_error_curves(tmp_path: Path
     sweep = tmp_path / "sweep"
     result = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), "-m", "experiment=he2015_cifar10", "net=plain20,residual20", "data=digits",
-         "trainer=cpu", "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=1", "trainer.limit_train_batches=3",
-         "trainer.limit_val_batches=1", "data.steps_per_call=1",
+         "trainer=cpu", "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=1", "+trainer.limit_train_batches=3",
+         "+trainer.limit_val_batches=1", "data.steps_per_call=1",
          "hydra.launcher.jobs_per_gpu=1", "hydra.launcher.gpus=[]", "extras.print_config=false", f"paths.log_dir={tmp_path / 'logs'}",
          f"hydra.sweep.dir={sweep}"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -81,7 +81,10 @@ def metrics_table(title: str, metrics: Mapping[str, Any], extra: Sequence[tuple[
 
 def user_error(message: str, title: str = "error") -> None:
     """The one-paragraph message for bad input, on stderr."""
-    err_console.print(Panel(Text(message), title=title, border_style="red", expand=False))
+    if not err_console.is_terminal:  # CI logs, `2> file`: one plain paragraph, paths never cut or folded
+        err_console.print(f"{title}: {message}", soft_wrap=True, markup=False, highlight=False)
+        return
+    err_console.print(Panel(Text(message, overflow="fold"), title=title, border_style="red", expand=False))
 
 
 def is_terminal() -> bool:
