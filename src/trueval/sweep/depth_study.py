@@ -13,12 +13,11 @@ import csv
 import json
 import logging
 import math
-import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from hydra.experimental.callback import Callback
+from trueval.sweep.study import StudyCallback, study_main
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
@@ -197,29 +196,20 @@ def summarize(multirun_dir: str | Path) -> list[StudyRow]:
     return rows
 
 
-class DepthStudyCallback(Callback):
+class DepthStudyCallback(StudyCallback):
     """Hydra callback: summarise the depth study when the multirun ends.
 
     Register under ``hydra.callbacks`` with ``_target_: trueval.sweep.depth_study.DepthStudyCallback``.
     """
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        try:
-            summarize(sweep_dir)
-        except Exception:  # the jobs' results are on disk; a failed summary must not hide them
-            log.exception("could not write the depth-study summary in %s; rerun: "
-                          "python -m trueval.sweep.depth_study %s", sweep_dir, sweep_dir)
+    module, what = "trueval.sweep.depth_study", "depth-study summary"
+
+    def summarize(self, sweep_dir: Path) -> list[StudyRow]:
+        return summarize(sweep_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not Path(args[0]).is_dir():
-        print("usage: python -m trueval.sweep.depth_study <multirun_dir>", file=sys.stderr)
-        return 2
-    rows = summarize(args[0])
-    print(markdown_table(rows), end="")
-    return 0
+    return study_main("trueval.sweep.depth_study", summarize, markdown_table, argv)
 
 
 if __name__ == "__main__":

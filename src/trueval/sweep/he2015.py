@@ -17,13 +17,12 @@ import csv
 import json
 import logging
 import math
-import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from trueval.sweep.study import StudyCallback, study_main
+from omegaconf import OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -200,24 +199,17 @@ def summarize(multirun_dir: str | Path) -> list[Trial]:
     return trials
 
 
-class He2015Callback(Callback):
+class He2015Callback(StudyCallback):
     """Hydra callback of ``experiment=he2015_cifar10``: the table and figure when the sweep ends."""
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        try:
-            summarize(sweep_dir)
-        except Exception:  # the trials' results are on disk; a failed summary must not hide them
-            log.exception("could not write he2015.* in %s; rerun: python -m trueval.sweep.he2015 %s", sweep_dir, sweep_dir)
+    module, what = "trueval.sweep.he2015", "he2015 table"
+
+    def summarize(self, sweep_dir: Path) -> list[Trial]:
+        return summarize(sweep_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not Path(args[0]).is_dir():
-        print("usage: python -m trueval.sweep.he2015 <multirun_dir>", file=sys.stderr)
-        return 2
-    print(markdown_table(summarize(args[0])), end="")
-    return 0
+    return study_main("trueval.sweep.he2015", summarize, markdown_table, argv)
 
 
 if __name__ == "__main__":

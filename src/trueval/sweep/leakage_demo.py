@@ -14,13 +14,12 @@ import csv
 import json
 import logging
 import math
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from trueval.sweep.study import StudyCallback, study_main
+
 
 from trueval.sweep.trials import collect_trials
 
@@ -159,25 +158,17 @@ def summarize(multirun_dir: str | Path) -> list[LeakageRow]:
     return rows
 
 
-class LeakageSummaryCallback(Callback):
+class LeakageSummaryCallback(StudyCallback):
     """Hydra callback (``hydra.callbacks``): write the leakage summary when the multirun ends."""
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        try:
-            summarize(sweep_dir)
-        except Exception:  # the jobs' results are on disk; a failed summary must not hide them
-            log.exception("could not write the leakage summary in %s; rerun: python -m trueval.sweep.leakage_demo %s",
-                          sweep_dir, sweep_dir)
+    module, what = "trueval.sweep.leakage_demo", "leakage summary"
+
+    def summarize(self, sweep_dir: Path) -> Any:
+        return summarize(sweep_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not Path(args[0]).is_dir():
-        print("usage: python -m trueval.sweep.leakage_demo <multirun_dir>", file=sys.stderr)
-        return 2
-    print(markdown(summarize(args[0])), end="")
-    return 0
+    return study_main("trueval.sweep.leakage_demo", summarize, markdown, argv)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from trueval.sweep.study import study_main
+
 log = logging.getLogger(__name__)
 
 TABLE_STEM = "transfer_study"
@@ -143,14 +145,7 @@ def summarize(multirun_dir: str | Path) -> list[TransferRow]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
-
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not Path(args[0]).is_dir():
-        print("usage: python -m trueval.sweep.transfer_study <multirun_dir>", file=sys.stderr)
-        return 2
-    print(markdown_table(summarize(args[0])), end="")
-    return 0
+    return study_main("trueval.sweep.transfer_study", summarize, markdown_table, argv)
 
 
 if __name__ == "__main__":
