@@ -43,14 +43,8 @@ def load_exclusions(path: str | Path) -> set[str]:
 
 def apply_exclusions(sets: Mapping[str, SampleSet], path: str | Path) -> dict[str, SampleSet]:
     """Every split without the samples the manifest lists."""
-    ids = load_exclusions(path)
-    out = {}
-    for split, ss in sets.items():
-        keep = np.array([o not in ids for o in (ss.origin or [])], dtype=bool)
-        out[split] = ss if keep.all() else ss.subset(np.flatnonzero(keep))
-        if not keep.all():
-            log.info("data.exclude: %d of %d %s samples left out", int((~keep).sum()), len(ss), split)
-    return out
+    plan = exclude_from_plan(sets, {s: (s, np.arange(len(ss))) for s, ss in sets.items()}, path)
+    return {s: ss if len(plan[s][1]) == len(ss) else ss.subset(plan[s][1]) for s, ss in sets.items()}
 
 
 def exclude_from_plan(raw: Mapping[str, SampleSet], plan: Mapping[str, tuple[str, np.ndarray]],

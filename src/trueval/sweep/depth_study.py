@@ -145,6 +145,8 @@ def plot(rows: list[StudyRow], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from trueval.utils.plots import save_figure
+
     groups = sorted({(r.network, r.data) for r in rows if r.depth is not None})
     if not groups:
         groups = [("no finished jobs", "")]
@@ -178,10 +180,7 @@ def plot(rows: list[StudyRow], path: Path) -> None:
         for ax in (acc_ax, grad_ax):
             if ax.lines:
                 ax.legend(fontsize=8)
-    fig.suptitle("Depth without and with residual connections")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120, title="Depth without and with residual connections")
 
 
 def summarize(multirun_dir: str | Path) -> list[StudyRow]:

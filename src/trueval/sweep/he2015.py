@@ -148,6 +148,8 @@ def plot(trials: list[Trial], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from trueval.utils.plots import save_figure
+
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for ax, residual in zip(axes[:2], (False, True)):
         for t in (t for t in trials if t.residual == residual and t.train_error_curve):
@@ -174,10 +176,7 @@ def plot(trials: list[Trial], path: Path) -> None:
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend(fontsize=8)
-    fig.suptitle("He et al. 2015 on CIFAR-10 (JPEG copy), Table 6 / Figure 6")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, title="He et al. 2015 on CIFAR-10 (JPEG copy), Table 6 / Figure 6")
 
 
 def summarize(multirun_dir: str | Path) -> list[Trial]:

@@ -121,6 +121,8 @@ def plot(rows: list[LeakageRow], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from trueval.utils.plots import save_figure
+
     fig, ax = plt.subplots(figsize=(2.6 * max(2, len(rows)) + 1, 4))
     xs = range(len(rows))
     width = 0.38
@@ -140,9 +142,7 @@ def plot(rows: list[LeakageRow], path: Path) -> None:
     ax.set_title("Validation against test mAP50")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def summarize(multirun_dir: str | Path) -> list[LeakageRow]:

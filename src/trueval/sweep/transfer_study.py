@@ -108,6 +108,8 @@ def plot(rows: list[TransferRow], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from trueval.utils.plots import save_figure
+
     shown = [r for r in rows if r.test_acc is not None]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(shown) + 2), 4))
     colors = ["tab:gray" if r.variant == "pretrain" else "tab:orange" if r.variant.startswith(("logreg", "svm"))
@@ -122,9 +124,7 @@ def plot(rows: list[TransferRow], path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title("Transfer: networks (blue), scikit-learn baselines (orange), source network (grey)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def summarize(multirun_dir: str | Path) -> list[TransferRow]:

@@ -32,3 +32,12 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]):
     ax.set_title("confusion matrix (test)")
     fig.tight_layout()
     return fig
+
+
+def save_figure(fig, path, dpi: int = 120, title: str | None = None) -> None:
+    """Title, lay out, write and close a study's figure (closing frees it: sweeps draw many)."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
