@@ -19,16 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from trueval.data.base import ClassificationDataModule
+from trueval.data.base import ClassificationData, lightning_classes
 from trueval.core.samples import SampleSet, resolve
 from trueval.core.errors import UserError
 
 log = logging.getLogger("trueval")
 
+# torchvision.datasets.folder.IMG_EXTENSIONS (tests check they agree): importing torchvision costs
+# seconds, and listing a folder needs none of it
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 IN_MEMORY_LIMIT_BYTES = 4 * 1024**3
 SIZE_SAMPLE = 64  # headers read to estimate a folder's size in memory
 DECODE_CHUNK = 4096  # files decoded between two checks of the sizes seen and the bytes held
@@ -75,6 +76,7 @@ def image_files(folder: Path) -> list[str]:
 
 def resize_array(images: np.ndarray, size: int) -> np.ndarray:
     """Resize a uint8 NHWC array to size x size (antialiased bilinear)."""
+    import torch
     from torchvision.transforms.v2 import functional as F
 
     x = torch.from_numpy(images).permute(0, 3, 1, 2)
@@ -218,7 +220,7 @@ def read_presplit(root: Path, name: str, image_size: int | None, cache_dir: Path
     return sets, classes
 
 
-class ImageFolderDataModule(ClassificationDataModule):
+class ImageFolderData(ClassificationData):
     """`data.root` is either ``train/ [val/] test/`` class folders, or one class-folder tree plus `data.split`."""
 
     def __init__(self, root: str | None = None, in_memory: Any = "auto", image_mode: str = "RGB",
@@ -244,3 +246,10 @@ class ImageFolderDataModule(ClassificationDataModule):
         pool = make_set("all", paths, targets, [resolve(self.root)], self.name, self.image_mode, self.image_size,
                         self._array_cache(), self.in_memory)
         return {"all": pool}
+
+
+LIGHTNING_FREE = {"ImageFolderDataModule": ImageFolderData}
+
+
+def __getattr__(name: str) -> type:  # ImageFolderDataModule: ImageFolderData with Lightning, made on first use
+    return lightning_classes(__name__, name, LIGHTNING_FREE)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from trueval.data.base import ClassificationDataModule
+from trueval.data.base import ClassificationData, lightning_classes
 from trueval.core.samples import SampleSet, resolve
 from trueval.core.errors import UserError
 
@@ -27,7 +27,7 @@ _EXPECTED = {
 }
 
 
-class TorchvisionDataModule(ClassificationDataModule):
+class TorchvisionData(ClassificationData):
     """One of mnist, cifar10, cifar100, svhn (``name``)."""
 
     def __init__(self, name: str, download: bool = False, root: str | None = None, image_mode: str | None = None,
@@ -85,6 +85,13 @@ class TorchvisionDataModule(ClassificationDataModule):
 
             images = resize_array(images, self.image_size)
         return np.ascontiguousarray(images, dtype=np.uint8), np.asarray(targets, dtype=np.int64), classes
+
+
+LIGHTNING_FREE = {"TorchvisionDataModule": TorchvisionData}
+
+
+def __getattr__(name: str) -> type:  # TorchvisionDataModule: TorchvisionData with Lightning, made on first use
+    return lightning_classes(__name__, name, LIGHTNING_FREE)
 
 
 def _gunzip_mnist(raw: Path) -> None:

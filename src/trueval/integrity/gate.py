@@ -20,17 +20,18 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from trueval.core.samples import SampleSet
 from trueval.integrity.cache import GateCache, key_of, split_digest
 from trueval.integrity.console import stage
-from trueval.integrity.fingerprints import Prints, compute_prints
-from trueval.integrity.near_duplicates import MIN_SIDE, near_pairs
 from trueval.integrity.report import KIND_ORDER, LeakPair, LeakReport, SampleRef
 from trueval.integrity.settings import IntegritySettings
+
+if TYPE_CHECKING:  # imported where a miss computes them: a cached verdict needs no torch
+    from trueval.integrity.fingerprints import Prints
 
 log = logging.getLogger("trueval")
 
@@ -167,6 +168,9 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
             return cached
     found.checks["source"] = "ran"
     if settings.exact or settings.near:
+        from trueval.integrity.fingerprints import Prints, compute_prints
+        from trueval.integrity.near_duplicates import near_pairs
+
         for n in names:
             with stage(f"decoding and hashing {n}", total=len(sets[n])):
                 found.prints[n] = compute_prints(sets[n], thumbs=settings.near)
@@ -201,6 +205,8 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
 
 def _near_coverage(prints: Prints, settings: IntegritySettings) -> str:
     """Whether the near check can run, and on how many images (tiny and blank images cannot be told apart)."""
+    from trueval.integrity.near_duplicates import MIN_SIDE
+
     n = len(prints)
     tiny = int((prints.side < MIN_SIDE).sum()) if prints.side is not None else 0
     blank = int(((prints.contrast < settings.thresholds.min_contrast) & ~(
