@@ -118,12 +118,13 @@ def _decode(paths: list[str], mode: str, size: int | None, strict: bool = True) 
     user asked for `data.in_memory=true`); otherwise (auto) None, said as soon as a chunk shows a second
     size or the pixels pass the in-memory limit: such a folder stays files."""
     from trueval.integrity.console import stage
-    from trueval.integrity.fingerprints import decode_files
 
     arrays: list[np.ndarray] = []
     shapes: dict[tuple, str] = {}
     nbytes = 0
     with stage("decoding images", total=len(paths)):
+        from trueval.integrity.fingerprints import decode_files  # torch and torchvision: seconds, shown
+
         for start in range(0, len(paths), DECODE_CHUNK):
             chunk = paths[start:start + DECODE_CHUNK]
             decoded = decode_files(chunk, mode)  # advances this stage

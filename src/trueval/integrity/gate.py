@@ -168,11 +168,10 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
             return cached
     found.checks["source"] = "ran"
     if settings.exact or settings.near:
-        from trueval.integrity.fingerprints import Prints, compute_prints
-        from trueval.integrity.near_duplicates import near_pairs
-
         for n in names:
             with stage(f"decoding and hashing {n}", total=len(sets[n])):
+                from trueval.integrity.fingerprints import Prints, compute_prints  # torch: seconds, shown
+
                 found.prints[n] = compute_prints(sets[n], thumbs=settings.near)
         allp = Prints.concat([found.prints[n] for n in names])
         groups = identical_groups(allp.hashes)
@@ -185,6 +184,8 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
             found.checks["near"] = _near_coverage(allp, settings)
             if not found.checks["near"].startswith("skipped"):
                 with stage(f"searching near-duplicates among {len(allp)} images", total=None):
+                    from trueval.integrity.near_duplicates import near_pairs
+
                     result = near_pairs(allp, split_of, settings, thorough=thorough)
                 same_hash = allp.hashes[result.a] == allp.hashes[result.b]
                 keep = ~same_hash if settings.exact else np.ones(len(result.a), bool)
