@@ -290,7 +290,9 @@ def identities(ss: SampleSet) -> list[str]:
     dirs: dict[str, tuple[str, set[str]]] = {}
     out = []
     for p in ss.paths:
-        head, tail = os.path.split(p if os.path.isabs(p) else os.path.abspath(p))
+        # string operations: os.path.split/isabs on each of 60,000 paths took a third of a warm audit
+        head, _, tail = (p if p.startswith(os.sep) else os.path.abspath(p)).rpartition(os.sep)
+        head = head or os.sep
         known = dirs.get(head)
         if known is None:
             known = dirs[head] = (os.path.realpath(head), _links_in(head))
