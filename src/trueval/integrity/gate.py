@@ -169,7 +169,8 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
     found.checks["source"] = "ran"
     if settings.exact or settings.near:
         for n in names:
-            with stage(f"decoding and hashing {n}", total=len(sets[n])):
+            doing = "hashing and thumbnailing" if sets[n].images is not None else "decoding and hashing"
+            with stage(f"{doing} {n}", total=len(sets[n])):
                 from trueval.integrity.fingerprints import Prints, compute_prints  # torch: seconds, shown
 
                 found.prints[n] = compute_prints(sets[n], thumbs=settings.near)
