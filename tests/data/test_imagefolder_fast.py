@@ -37,7 +37,7 @@ def test_one_size_folder_is_held_without_reading_every_header(tmp_path: Path, mo
     headers = _count_calls(monkeypatch, imagefolder, "header_sizes")
     ss = imagefolder.make_set("train", paths, [0] * 300, ["x"], "t", "RGB", None, tmp_path / "c", "auto")
     assert ss.images is not None and ss.images.shape == (300, 8, 8, 3)
-    assert sum(headers) <= 128
+    assert sum(headers) <= 64
 
 
 def test_mixed_sizes_the_sample_missed_stay_files_and_warm_runs_decode_nothing(tmp_path: Path, monkeypatch) -> None:
@@ -49,4 +49,4 @@ def test_mixed_sizes_the_sample_missed_stay_files_and_warm_runs_decode_nothing(t
     decodes = _count_calls(monkeypatch, fingerprints, "decode_files")
     headers = _count_calls(monkeypatch, imagefolder, "header_sizes")
     again = imagefolder.make_set("train", paths, [0] * 301, ["x"], "t", "RGB", None, tmp_path / "c", "auto")
-    assert again.images is None and decodes == [] and sum(headers) <= 128
+    assert again.images is None and decodes == [] and sum(headers) <= 64

@@ -184,7 +184,7 @@ def _may_hold(paths: list[str], size: int | None, in_memory: Any, mode: str) -> 
     if size:
         return size * size * channels * len(paths) < IN_MEMORY_LIMIT_BYTES
     step = max(1, len(paths) // SIZE_SAMPLE)
-    sizes = list(header_sizes(paths[::step], quiet=True).values())
+    sizes = list(header_sizes(paths[::step][:SIZE_SAMPLE], quiet=True).values())
     if len(set(sizes)) > 1:
         return False
     w, h = sizes[0]
