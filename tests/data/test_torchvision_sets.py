@@ -51,3 +51,21 @@ def test_missing_files_say_where_to_put_them(name: str, tmp_path: Path) -> None:
         dm.setup()
     message = str(info.value)
     assert "data.data_dir" in message and str(tmp_path / "empty") in message
+
+
+def test_read_arrays_cached_by_content(tmp_path: Path, monkeypatch) -> None:
+    """A warm run reads the arrays from the cache (no torchvision); changed files are a miss."""
+    fake_mnist(tmp_path / "data", n_train=40, n_test=20)
+    make = lambda: TorchvisionDataModule(name="mnist", data_dir=str(tmp_path / "data"),  # noqa: E731
+                                         cache_dir=str(tmp_path / "cache"))
+    first = make().load_splits()
+    reads: list[bool] = []
+    real = TorchvisionDataModule._read
+    monkeypatch.setattr(TorchvisionDataModule, "_read", lambda self, train: reads.append(train) or real(self, train))
+    again = make().load_splits()
+    assert reads == [] and all(np.array_equal(first[s].images, again[s].images) for s in ("train", "test"))
+    for f in (tmp_path / "data" / "MNIST" / "raw").glob("*-ubyte"):
+        f.unlink()
+    fake_mnist(tmp_path / "data", n_train=50, n_test=20)  # same names, other content
+    changed = make().load_splits()
+    assert reads == [True, False] and len(changed["train"]) == 50

@@ -101,10 +101,10 @@ class SampleSet:
             split=split or self.split,
             targets=self.targets[idx],
             images=None if self.images is None else self.images[idx],
-            paths=None if self.paths is None else [self.paths[i] for i in idx],
+            paths=None if self.paths is None else [self.paths[i] for i in idx.tolist()],
             sources=list(self.sources),
             name=self.name,
-            origin=[self.origin[i] for i in idx] if self.origin is not None else None,
+            origin=[self.origin[i] for i in idx.tolist()] if self.origin is not None else None,
             image_mode=self.image_mode,
         )
 

@@ -14,25 +14,29 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-import pytorch_lightning as pl
-import torch
-from torch.utils.data import DataLoader
 
-from trueval.data.datasets import SampleDataset
 from trueval.core.samples import SampleSet
-from trueval.data.transforms import build_transform, check_spec, is_identity
+from trueval.data.augment_options import check_spec, is_identity
 from trueval.core.errors import UserError
+
+if TYPE_CHECKING:  # imported where used: reading splits and the gate need no torch
+    import torch
 
 log = logging.getLogger("trueval")
 
 SPLITS = ("train", "val", "test")
 
 
-class ClassificationDataModule(pl.LightningDataModule):
-    """Shared split, integrity, normalisation and loader logic; subclasses implement ``load_splits``."""
+class ClassificationData:
+    """Shared split, integrity, normalisation and loader logic; subclasses implement ``load_splits``.
+
+    Lightning-free, so that building one (the audit does nothing more) imports neither Lightning
+    nor torch: a dataset module defines ``<Name>Data`` and its ``<Name>DataModule``, the same class
+    with ``pl.LightningDataModule`` mixed in, is made on first use (``lightning_classes``).
+    """
 
     task = "classification"
 
@@ -338,6 +342,8 @@ class ClassificationDataModule(pl.LightningDataModule):
 
     # ----------------------------------------------------------------- loaders
     def _device(self) -> torch.device:
+        import torch
+
         trainer = getattr(self, "trainer", None)
         if trainer is not None:
             return trainer.strategy.root_device
@@ -371,6 +377,12 @@ class ClassificationDataModule(pl.LightningDataModule):
         return min(8, os.cpu_count() or 1)
 
     def _loader(self, split: str) -> Any:
+        import torch
+        from torch.utils.data import DataLoader
+
+        from trueval.data.datasets import SampleDataset
+        from trueval.data.transforms import build_transform
+
         train = split == "train"
         batch = self.batch_size if train else self.eval_batch_size
         weights = None
@@ -432,6 +444,48 @@ class ClassificationDataModule(pl.LightningDataModule):
         counts = np.bincount(self.sets["train"].targets, minlength=self.num_classes).astype(np.float64)
         counts = np.where(counts == 0, 1, counts)
         return [float(w) for w in counts.sum() / (self.num_classes * counts)]
+
+
+_LIGHTNING: dict[tuple[str, str], type] = {}
+
+
+def lightning_classes(module: str, name: str, plain: Mapping[str, type]) -> type:
+    """A dataset module's ``__getattr__``: ``plain[name]`` (a ``ClassificationData``) with
+    ``pl.LightningDataModule`` mixed in, made once, on first use, under the module and name the
+    configs' ``_target_`` gives (so Hydra finds it and pickle finds it again). Importing a dataset
+    module therefore imports no Lightning: the audit builds the plain class (``plain_class``)."""
+    if name not in plain:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    if (module, name) not in _LIGHTNING:
+        import pytorch_lightning as pl
+
+        base = plain[name]
+        lightning = (pl.LightningDataModule if base is ClassificationData
+                     else lightning_classes(__name__, "ClassificationDataModule", LIGHTNING_FREE))
+        _LIGHTNING[module, name] = type(name, (base, lightning), {"__module__": module, "__qualname__": name,
+                                                                 "__doc__": base.__doc__})
+    return _LIGHTNING[module, name]
+
+
+def plain_class(target: str) -> str:
+    """The Lightning-free class behind a DataModule ``_target_`` (itself when its module has none)."""
+    import importlib
+
+    module, _, name = target.rpartition(".")
+    if not module.startswith("trueval.data."):  # nothing else is imported before the allow-list check
+        return target
+    try:
+        plain = vars(importlib.import_module(module)).get("LIGHTNING_FREE", {}).get(name)
+    except ImportError:
+        return target
+    return target if plain is None else f"{module}.{plain.__name__}"
+
+
+LIGHTNING_FREE = {"ClassificationDataModule": ClassificationData}
+
+
+def __getattr__(name: str) -> type:
+    return lightning_classes(__name__, name, LIGHTNING_FREE)
 
 
 def _distinct(sizes: Mapping[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:

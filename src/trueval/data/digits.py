@@ -6,11 +6,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from trueval.data.base import ClassificationDataModule
+from trueval.data.base import ClassificationData, lightning_classes
 from trueval.core.samples import SampleSet
 
 
-class DigitsDataModule(ClassificationDataModule):
+class DigitsData(ClassificationData):
     """The whole set is one pool split by `data.split` (seeded, stratified, duplicates kept together)."""
 
     def __init__(self, split: Sequence[float] | None = (0.7, 0.15, 0.15), **kwargs: Any) -> None:
@@ -26,3 +26,10 @@ class DigitsDataModule(ClassificationDataModule):
         self.class_names = [str(c) for c in bunch.target_names]
         pool = SampleSet(split="all", targets=bunch.target, images=images, sources=["sklearn:digits"], name="digits")
         return {"all": pool}
+
+
+LIGHTNING_FREE = {"DigitsDataModule": DigitsData}
+
+
+def __getattr__(name: str) -> type:  # DigitsDataModule: DigitsData with Lightning, made on first use
+    return lightning_classes(__name__, name, LIGHTNING_FREE)

@@ -19,17 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from trueval.data.base import ClassificationDataModule
+from trueval.data.base import ClassificationData, lightning_classes
 from trueval.core.samples import SampleSet, resolve
 from trueval.core.errors import UserError
 
 log = logging.getLogger("trueval")
 
+# torchvision.datasets.folder.IMG_EXTENSIONS (tests check they agree): importing torchvision costs
+# seconds, and listing a folder needs none of it
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 IN_MEMORY_LIMIT_BYTES = 4 * 1024**3
+SIZE_SAMPLE = 64  # headers read to estimate a folder's size in memory
+DECODE_CHUNK = 4096  # files decoded between two checks of the sizes seen and the bytes held
 
 
 def list_class_folders(folder: Path, classes: list[str] | None = None) -> tuple[list[str], list[int], list[str]]:
@@ -73,6 +76,7 @@ def image_files(folder: Path) -> list[str]:
 
 def resize_array(images: np.ndarray, size: int) -> np.ndarray:
     """Resize a uint8 NHWC array to size x size (antialiased bilinear)."""
+    import torch
     from torchvision.transforms.v2 import functional as F
 
     x = torch.from_numpy(images).permute(0, 3, 1, 2)
@@ -90,8 +94,9 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def header_sizes(paths: list[str]) -> dict[str, tuple[int, int]]:
-    """(width, height) of every file from its header (no decoding; threads: it is file I/O)."""
+def header_sizes(paths: list[str], quiet: bool = False) -> dict[str, tuple[int, int]]:
+    """(width, height) of every file from its header (no decoding; threads: it is file I/O).
+    ``quiet``: no progress stage (a sample of a few files)."""
     def one(path: str) -> tuple[int, int]:
         try:
             with Image.open(path) as im:
@@ -99,6 +104,8 @@ def header_sizes(paths: list[str]) -> dict[str, tuple[int, int]]:
         except Exception as exc:  # PIL raises many types for a broken file
             raise UserError(f"cannot read image: {exc}", path=path) from exc
 
+    if quiet:
+        return {p: one(p) for p in paths}
     from trueval.integrity.console import stage
 
     with stage("reading image sizes", total=None), \
@@ -106,15 +113,29 @@ def header_sizes(paths: list[str]) -> dict[str, tuple[int, int]]:
         return dict(zip(paths, pool.map(one, paths, chunksize=256)))
 
 
-def _decode(paths: list[str], mode: str, size: int | None) -> np.ndarray:
-    from trueval.integrity.fingerprints import decode_files
+def _decode(paths: list[str], mode: str, size: int | None, strict: bool = True) -> np.ndarray | None:
+    """One uint8 NHWC array of ``paths``. Images of different sizes are an error when ``strict`` (the
+    user asked for `data.in_memory=true`); otherwise (auto) None, said as soon as a chunk shows a second
+    size or the pixels pass the in-memory limit: such a folder stays files."""
+    from trueval.integrity.console import stage
 
-    arrays = decode_files(paths, mode, what="decoding images")
-    if size:
-        arrays = [resize_array(a[None], size)[0] if a.shape[:2] != (size, size) else a for a in arrays]
+    arrays: list[np.ndarray] = []
     shapes: dict[tuple, str] = {}
-    for p, a in zip(paths, arrays):
-        shapes.setdefault(a.shape, p)
+    nbytes = 0
+    with stage("decoding images", total=len(paths)):
+        from trueval.integrity.fingerprints import decode_files  # torch and torchvision: seconds, shown
+
+        for start in range(0, len(paths), DECODE_CHUNK):
+            chunk = paths[start:start + DECODE_CHUNK]
+            decoded = decode_files(chunk, mode)  # advances this stage
+            if size:
+                decoded = [resize_array(a[None], size)[0] if a.shape[:2] != (size, size) else a for a in decoded]
+            for p, a in zip(chunk, decoded):
+                shapes.setdefault(a.shape, p)
+                nbytes += a.nbytes
+            if not strict and (len(shapes) > 1 or nbytes >= IN_MEMORY_LIMIT_BYTES):
+                return None
+            arrays += decoded
     if len(shapes) > 1:
         examples = ", ".join(f"{Path(p).name} {sh[1]}x{sh[0]}" for sh, p in list(shapes.items())[:3])
         raise UserError(f"images have different sizes ({len(shapes)} distinct, e.g. {examples}) and "
@@ -123,9 +144,12 @@ def _decode(paths: list[str], mode: str, size: int | None) -> np.ndarray:
     return np.stack(arrays)
 
 
-def decode_cached(paths: list[str], mode: str, size: int | None, cache_dir: Path | None) -> np.ndarray:
+def decode_cached(paths: list[str], mode: str, size: int | None, cache_dir: Path | None,
+                  strict: bool = True) -> np.ndarray | None:
     """Decoded uint8 NHWC pixels of ``paths``, from the array cache when the files' CONTENT is unchanged
-    (keyed by a hash of their bytes: a swapped file with the old size and mtime is a miss)."""
+    (keyed by a hash of their bytes: a swapped file with the old size and mtime is a miss). Not
+    ``strict`` (`data.in_memory=auto`): None for images of several sizes, remembered in the cache under
+    the same key, so a warm run neither decodes nor opens them to know."""
     from trueval.integrity.cache import GateCache, key_of, file_digests
 
     cache = GateCache(None if cache_dir is None else Path(cache_dir) / "arrays")
@@ -137,14 +161,21 @@ def decode_cached(paths: list[str], mode: str, size: int | None, cache_dir: Path
         if hit is not None and hit["images"].ndim == 4 and len(hit["images"]) == len(paths) \
                 and hit["images"].dtype == np.uint8:
             return hit["images"]
-    images = _decode(paths, mode, size)
+        if not strict and cache.load("not_held", key, ["count"]) is not None:
+            return None
+    images = _decode(paths, mode, size, strict)
+    if images is None:
+        cache.save("not_held", key, {"count": np.array(len(paths))})
+        return None
     cache.save("decoded", key, {"images": images})
     return images
 
 
-def _should_hold(paths: list[str], size: int | None, in_memory: Any, mode: str) -> bool:
-    """Decode into memory: when asked, or (auto) when the images take under 4 GiB and share one size
-    (or `data.image_size` gives them one); otherwise they stay files, decoded per item."""
+def _may_hold(paths: list[str], size: int | None, in_memory: Any, mode: str) -> bool:
+    """Whether to try decoding into memory: when asked, or (auto) when the images would take under
+    4 GiB, judged from the headers of at most ``SIZE_SAMPLE`` files spread over the list (opening all
+    60,000 CIFAR files took 10-19 s on every run). Whether they really share one size is seen while
+    decoding (``decode_cached``); a folder that does not stays files, decoded per item."""
     if in_memory in (True, "true"):
         return True
     if in_memory in (False, "false"):
@@ -152,16 +183,19 @@ def _should_hold(paths: list[str], size: int | None, in_memory: Any, mode: str) 
     channels = 1 if mode == "L" else 3
     if size:
         return size * size * channels * len(paths) < IN_MEMORY_LIMIT_BYTES
-    sizes = set(header_sizes(paths).values())
-    if len(sizes) > 1:
+    step = max(1, len(paths) // SIZE_SAMPLE)
+    sizes = list(header_sizes(paths[::step][:SIZE_SAMPLE], quiet=True).values())
+    if len(set(sizes)) > 1:
         return False
-    w, h = sizes.pop()
+    w, h = sizes[0]
     return w * h * channels * len(paths) < IN_MEMORY_LIMIT_BYTES
 
 
 def make_set(split: str, paths: list[str], targets: list[int], sources: list[str], name: str, mode: str,
              size: int | None, cache_dir: Path | None, in_memory: Any) -> SampleSet:
-    images = decode_cached(paths, mode, size, cache_dir) if _should_hold(paths, size, in_memory, mode) else None
+    images = None
+    if _may_hold(paths, size, in_memory, mode):
+        images = decode_cached(paths, mode, size, cache_dir, strict=in_memory in (True, "true"))
     return SampleSet(split=split, targets=np.asarray(targets), images=images, paths=paths, sources=sources,
                      name=name, image_mode=mode)
 
@@ -187,7 +221,7 @@ def read_presplit(root: Path, name: str, image_size: int | None, cache_dir: Path
     return sets, classes
 
 
-class ImageFolderDataModule(ClassificationDataModule):
+class ImageFolderData(ClassificationData):
     """`data.root` is either ``train/ [val/] test/`` class folders, or one class-folder tree plus `data.split`."""
 
     def __init__(self, root: str | None = None, in_memory: Any = "auto", image_mode: str = "RGB",
@@ -213,3 +247,10 @@ class ImageFolderDataModule(ClassificationDataModule):
         pool = make_set("all", paths, targets, [resolve(self.root)], self.name, self.image_mode, self.image_size,
                         self._array_cache(), self.in_memory)
         return {"all": pool}
+
+
+LIGHTNING_FREE = {"ImageFolderDataModule": ImageFolderData}
+
+
+def __getattr__(name: str) -> type:  # ImageFolderDataModule: ImageFolderData with Lightning, made on first use
+    return lightning_classes(__name__, name, LIGHTNING_FREE)

@@ -5,14 +5,27 @@ pixels (exact) and the same picture after re-encoding, resizing, crops, shifts, 
 changes, flips or grayscale conversion (near). ``data.integrity.policy`` decides what a leak does.
 """
 
-from trueval.integrity.checkpoint import content_hashes, find_overlap, match_fingerprint, train_fingerprint
-from trueval.integrity.console import print_report
-from trueval.integrity.gate import run_gate
-from trueval.integrity.grouping import duplicate_groups
-from trueval.integrity.policy import apply_policy
-from trueval.integrity.report import LeakPair, LeakReport, SampleRef
-from trueval.integrity.settings import IntegritySettings, Thresholds
-from trueval.integrity.step import GateOutcome, gate_step, split_manifest
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> its module: imported on first use, so that a warm audit (a cached verdict) imports no
+# torch; ``from trueval.integrity import gate_step`` works as before
+_HOME = {
+    "content_hashes": "checkpoint", "find_overlap": "checkpoint", "match_fingerprint": "checkpoint",
+    "train_fingerprint": "checkpoint", "print_report": "console", "run_gate": "gate",
+    "duplicate_groups": "grouping", "apply_policy": "policy", "LeakPair": "report", "LeakReport": "report",
+    "SampleRef": "report", "IntegritySettings": "settings", "Thresholds": "settings", "GateOutcome": "step",
+    "gate_step": "step", "split_manifest": "step",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+
 
 __all__ = [
     "IntegritySettings", "Thresholds", "run_gate", "LeakReport", "LeakPair", "SampleRef", "apply_policy",

@@ -14,18 +14,19 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
 from trueval.core.samples import SampleSet
 from trueval.integrity.cache import GateCache, key_of, split_digest
-from trueval.integrity.checkpoint import train_fingerprint
-from trueval.integrity.fingerprints import Prints, compute_prints, resized
 from trueval.integrity.gate import Findings, find_duplicates, ordered, report_for
 from trueval.integrity.policy import apply_policy, kept_indices
 from trueval.integrity.report import LeakReport
 from trueval.integrity.settings import IntegritySettings
+
+if TYPE_CHECKING:  # imported where used: the audit of a cached verdict needs no torch
+    from trueval.integrity.fingerprints import Prints
 
 log = logging.getLogger("trueval")
 
@@ -71,6 +72,8 @@ def gate_step(splits: Mapping[str, SampleSet], settings: IntegritySettings, *, c
     sets_before = {s: len(ss) for s, ss in sets.items()}
     sets, record = apply_policy(sets, report, settings.policy, carved=carved)
     kept = kept_indices(sets_before, record)
+    from trueval.integrity.checkpoint import train_fingerprint
+
     prints = _split_prints(found, splits, plan, kept, settings, cache_dir)
     out = GateOutcome(report, sets, record, prints=prints)
     out.manifest = split_manifest(sets, prints, dict(manifest or {}), target_key)
@@ -92,6 +95,8 @@ def _split_prints(found: Findings, splits: Mapping[str, SampleSet],
                   settings: IntegritySettings, cache_dir) -> dict[str, Prints]:
     """Hashes (and fingerprint-size thumbnails) of every split used: taken from what the search
     computed, else from the prints cache (by content), else computed now."""
+    from trueval.integrity.fingerprints import Prints, compute_prints, resized
+
     size = settings.fingerprint_size
     cache = GateCache(cache_dir if settings.cache else None)
     read: dict[str, Prints] = {}

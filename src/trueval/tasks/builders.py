@@ -6,26 +6,31 @@ Shared by train, eval and audit so that the three read the same config keys the 
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-import pytorch_lightning as pl
-import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from trueval.core.errors import UserError
 from trueval.tasks.allowed_targets import check_targets
 
+if TYPE_CHECKING:  # imported where used: the audit builds its data with neither
+    import pytorch_lightning as pl
+    import torch
+
 log = logging.getLogger("trueval")
 
 
-def _instantiate(node: DictConfig | Mapping[str, Any], key: str, **kwargs: Any) -> Any:
+def _instantiate(node: DictConfig | Mapping[str, Any], key: str, *, target: str | None = None, **kwargs: Any) -> Any:
     """hydra.utils.instantiate, with bad targets and arguments reported as the config key.
 
     Every object built from a config comes through here, so the allow-list of constructors is
     checked here once (a checkpoint's stored config is data and must not choose what runs).
     """
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    if target is not None:  # another class of the same module: the Lightning-free dataset
+        node = {**OmegaConf.to_container(node, resolve=True), "_target_": target}
     check_targets(node, key)
     try:
         return instantiate(node, **kwargs)
@@ -36,7 +41,17 @@ def _instantiate(node: DictConfig | Mapping[str, Any], key: str, **kwargs: Any) 
         raise UserError(str(exc).strip().splitlines()[0] + (f" ({cause})" if cause else ""), key=key) from exc
 
 
-def build_datamodule(data_cfg: DictConfig) -> pl.LightningDataModule:
+def build_datamodule(data_cfg: DictConfig, lightning: bool = True) -> pl.LightningDataModule:
+    """The DataModule of `data`; ``lightning=False`` (the audit): the same dataset without Lightning
+    when its module has one (``trueval.data.base.plain_class``), so that neither Lightning nor torch
+    is imported to read splits and run the gate."""
+    if not lightning:
+        from trueval.data.base import plain_class
+
+        return _instantiate(data_cfg, "data", target=plain_class(str(data_cfg.get("_target_"))),
+                            _recursive_=False, _convert_="all")
+    import pytorch_lightning as pl
+
     dm = _instantiate(data_cfg, "data", _recursive_=False, _convert_="all")
     if not isinstance(dm, pl.LightningDataModule):
         raise UserError(f"data._target_ must build a LightningDataModule, got {type(dm).__name__}", key="data._target_")
@@ -61,6 +76,8 @@ def build_network(model_cfg: DictConfig | Mapping[str, Any], in_shape: tuple[int
 
 
 def _channels_last(option: Any, net: torch.nn.Module, accelerator_is_cuda: bool) -> bool:
+    import torch
+
     if option == "auto":
         return accelerator_is_cuda and any(isinstance(m, torch.nn.Conv2d) for m in net.modules())
     return bool(option)
@@ -141,6 +158,9 @@ def build_loggers(cfg: DictConfig | None) -> list[Any]:
 
 
 def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any], **overrides: Any) -> pl.Trainer:
+    import pytorch_lightning as pl
+    import torch
+
     has_bar = any(isinstance(c, pl.callbacks.ProgressBar) for c in callbacks)
     if not loggers:  # Lightning refuses a learning-rate monitor with nothing to log to
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
@@ -156,5 +176,7 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
 
 
 def accelerator_is_cuda(trainer_cfg: DictConfig) -> bool:
+    import torch
+
     acc = str(trainer_cfg.get("accelerator", "auto"))
     return acc in ("gpu", "cuda") or (acc == "auto" and torch.cuda.is_available())

@@ -29,7 +29,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from trueval.callbacks.interruption import SignalGuard, interruption_signal
+from trueval.utils.signals import SignalGuard, interruption_signal
 from trueval.core.errors import UserError
 from trueval.utils.run_dirs import comparable_overrides, is_continuing
 from trueval.utils.run_record import OutputNotWritten, RunRecord, check_appendable, read_record

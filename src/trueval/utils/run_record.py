@@ -35,24 +35,31 @@ class OutputNotWritten(UserError):
         self.errno = error.errno
 
 
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in ("torch", "torchvision", "pytorch_lightning", "torchmetrics", "timm", "hydra", "omegaconf"):
-        mod = sys.modules.get(name)
-        if mod is None:
-            try:
-                mod = __import__(name)
-            except Exception:
-                continue
-        out[name] = str(getattr(mod, "__version__", "?"))
-    try:
-        import torch
+# distribution name of each package whose version a record carries
+_PACKAGES = {"torch": "torch", "torchvision": "torchvision", "pytorch_lightning": "pytorch-lightning",
+             "torchmetrics": "torchmetrics", "timm": "timm", "hydra": "hydra-core", "omegaconf": "omegaconf"}
 
-        out["cuda"] = str(torch.version.cuda)
-        if torch.cuda.is_available():
-            out["gpu"] = torch.cuda.get_device_name(0)
-    except Exception:
-        pass
+
+def _versions() -> dict[str, str]:
+    """Versions from the installed packages' metadata: importing them only to read ``__version__``
+    took seconds (Lightning, torchvision, timm) in tasks that use none of them, such as the audit."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name, dist in _PACKAGES.items():
+        mod = sys.modules.get(name)
+        try:
+            out[name] = str(getattr(mod, "__version__", None) or version(dist))
+        except PackageNotFoundError:
+            continue
+    torch = sys.modules.get("torch")  # the device, when the task used torch (the audit may not)
+    if torch is not None:
+        try:
+            out["cuda"] = str(torch.version.cuda)
+            if torch.cuda.is_available():
+                out["gpu"] = torch.cuda.get_device_name(0)
+        except Exception:
+            pass
     return out
 
 

@@ -54,7 +54,7 @@ def test_yolo_audit_list_files_and_names_mapping(dataset: Path, tmp_path: Path) 
 
 
 def test_a_crash_never_exits_with_the_leak_code(tmp_path: Path, monkeypatch) -> None:
-    def broken(cfg):
+    def broken(cfg, **kwargs):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(audit_task, "build_datamodule", broken)

@@ -1,0 +1,32 @@
+"""Each dataset is a Lightning-free class; the `<Name>DataModule` a config names is the same class with
+Lightning mixed in, made on first use: a Lightning DataModule to the Trainer, found again by pickle."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytorch_lightning as pl
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from trueval.data import base, digits, imagefolder, torchvision_sets
+
+
+def test_datamodules_are_lightning_versions_of_the_plain_classes(tmp_path: Path) -> None:
+    for module, plain, lightning in ((digits, "DigitsData", "DigitsDataModule"),
+                                     (imagefolder, "ImageFolderData", "ImageFolderDataModule"),
+                                     (torchvision_sets, "TorchvisionData", "TorchvisionDataModule")):
+        cls = getattr(module, lightning)
+        assert cls is getattr(module, lightning)  # made once
+        assert issubclass(cls, (pl.LightningDataModule)) and issubclass(cls, getattr(module, plain))
+        assert issubclass(cls, base.ClassificationDataModule)
+        assert not issubclass(getattr(module, plain), pl.LightningDataModule)
+        assert base.plain_class(f"{module.__name__}.{lightning}") == f"{module.__name__}.{plain}"
+    dm = digits.DigitsDataModule(cache_dir=str(tmp_path))
+    again = pickle.loads(pickle.dumps(dm))
+    assert type(again) is digits.DigitsDataModule and again.trainer is None
+    assert base.plain_class("os.system") == "os.system"  # nothing outside trueval.data is imported
+
+
+def test_image_extensions_are_torchvisions() -> None:
+    assert imagefolder.IMG_EXTENSIONS == IMG_EXTENSIONS
