@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
+from helpers import requires_cuda
 from synthetic import jpeg, photos, shift
 
 from trueval.core.samples import SampleSet
@@ -73,3 +74,11 @@ def test_rotation_fill_is_found_in_the_corners_and_a_plain_sky_is_not() -> None:
     assert corner_fill(sky).sum() == 0
     filled = inpaint(rotated, holes)
     assert float(filled[0][holes[0] > 0].min()) > 20  # no black left for the band-pass to see
+
+
+@requires_cuda
+def test_the_gpu_search_finds_what_the_cpu_search_finds() -> None:
+    on_cpu = _planted(IntegritySettings.from_config({"cache": False, "device": "cpu"}))
+    on_gpu = _planted(IntegritySettings.from_config({"cache": False, "device": "cuda"}))
+    assert on_gpu == on_cpu
+    assert on_gpu[0] == on_gpu[1]

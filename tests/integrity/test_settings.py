@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from trueval.integrity import IntegritySettings
@@ -24,6 +25,7 @@ def test_defaults_and_omegaconf() -> None:
     ({"thresholds": {"near": 1.5}}, "data.integrity.thresholds.near"),
     ({"thresholds": {"candidates": 2.5}}, "data.integrity.thresholds.candidates"),
     ({"exact": "yes"}, "data.integrity.exact"),
+    ({"device": "gpu"}, "data.integrity.device"),
 ])
 def test_bad_settings_name_the_key(cfg, key) -> None:
     with pytest.raises(UserError) as err:
@@ -37,3 +39,16 @@ def test_digest_tracks_detection_not_policy() -> None:
     assert base.digest() == IntegritySettings.from_config({"policy": "warn"}).digest()
     assert base.digest() != IntegritySettings.from_config({"thresholds": {"near": 0.95}}).digest()
     assert base.digest() != IntegritySettings.from_config({"near": False}).digest()
+
+
+def test_device_is_not_part_of_the_cache_key() -> None:
+    """The GPU and the CPU find the same pairs: a report cached on one machine serves the other."""
+    assert IntegritySettings.from_config({"device": "cpu"}).digest() == IntegritySettings.from_config({}).digest()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_asking_for_a_gpu_that_is_not_there_names_the_key() -> None:
+    settings = IntegritySettings.from_config({"device": "cuda"})
+    with pytest.raises(UserError, match="data.integrity.device"):
+        settings.torch_device()
+    assert IntegritySettings.from_config({}).torch_device().type == "cpu"

@@ -31,7 +31,7 @@ def initial_theta(scale: torch.Tensor, flip: torch.Tensor, dy: torch.Tensor, dx:
     (dy, dx) pixels lies on a (the verifier's separable warp, as one matrix)."""
     n = len(scale)
     fx = torch.where(flip, -1.0, 1.0)
-    theta = torch.zeros(n, 2, 3)
+    theta = torch.zeros(n, 2, 3, device=scale.device)
     theta[:, 0, 0] = fx / scale
     theta[:, 1, 1] = 1.0 / scale
     theta[:, 0, 2] = -fx * dx * (2.0 / size) / scale
@@ -45,11 +45,12 @@ def warp(images: torch.Tensor, theta: torch.Tensor, margin: float = 0.0) -> tupl
     n, h, w = images.shape
     grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
     out = F.grid_sample(images[:, None], grid, mode="bilinear", padding_mode="border", align_corners=False)[:, 0]
-    limit = torch.tensor([1.0 - 2.0 * margin / w, 1.0 - 2.0 * margin / h])
+    limit = torch.tensor([1.0 - 2.0 * margin / w, 1.0 - 2.0 * margin / h], device=images.device)
     inside = (grid.abs() <= limit).all(-1)
     if margin > 0:
-        ys = (torch.arange(h) + 0.5 >= margin) & (torch.arange(h) + 0.5 <= h - margin)
-        xs = (torch.arange(w) + 0.5 >= margin) & (torch.arange(w) + 0.5 <= w - margin)
+        ry, rx = torch.arange(h, device=images.device) + 0.5, torch.arange(w, device=images.device) + 0.5
+        ys = (ry >= margin) & (ry <= h - margin)
+        xs = (rx >= margin) & (rx <= w - margin)
         inside = inside & ys[:, None] & xs[None, :]
     return out, inside
 
@@ -77,8 +78,8 @@ def refine(pyramid: list[tuple[torch.Tensor, torch.Tensor]], mask_a: torch.Tenso
     stacks, smoothest first), each maximising the correlation of a and warped b over their overlap
     (less ``margin`` pixels along both frames: the fill a rotation brings in at the corners)."""
     n, h, w = mask_a.shape
-    ys = (torch.arange(h, dtype=torch.float32) + 0.5) * (2.0 / h) - 1.0
-    xs = (torch.arange(w, dtype=torch.float32) + 0.5) * (2.0 / w) - 1.0
+    ys = (torch.arange(h, dtype=torch.float32, device=theta.device) + 0.5) * (2.0 / h) - 1.0
+    xs = (torch.arange(w, dtype=torch.float32, device=theta.device) + 0.5) * (2.0 / w) - 1.0
     uy, ux = ys[:, None].expand(h, w), xs[None, :].expand(h, w)
     theta = theta.clone()
     for ia, ib in pyramid:
@@ -100,10 +101,10 @@ def refine(pyramid: list[tuple[torch.Tensor, torch.Tensor]], mask_a: torch.Tenso
             hess = jn @ jn.transpose(1, 2)
             grad = (jn * r).sum(2)
             damp = _DAMPING * hess.diagonal(dim1=1, dim2=2).mean(1).clamp(min=1e-6)
-            hess = hess + damp[:, None, None] * torch.eye(5)
+            hess = hess + damp[:, None, None] * torch.eye(5, device=theta.device)
             delta = torch.linalg.solve(hess, grad[:, :, None])[:, :, 0]
             delta = torch.nan_to_num(delta).clamp(-0.2, 0.2)  # a step never jumps far
-            step = torch.zeros(n, 3, 3)
+            step = torch.zeros(n, 3, 3, device=theta.device)
             z, rot, c = delta[:, 0], delta[:, 1], delta[:, 2]
             step[:, 0, 0] = 1 + z + c
             step[:, 0, 1] = -rot

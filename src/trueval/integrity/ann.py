@@ -34,7 +34,9 @@ def neighbours(views: list[torch.Tensor], base: torch.Tensor, k: int, floor: flo
     if n == 0 or len(base) == 0:
         return (np.full((n, k), -1, np.int64), np.full((n, k), -2.0, np.float32), np.zeros((n, k), np.int64))
     queries = torch.cat(views)
-    exclude = torch.full((n,), -1, dtype=torch.long) if self_index is None else torch.as_tensor(self_index).long()
+    device = queries.device
+    exclude = (torch.full((n,), -1, dtype=torch.long, device=device) if self_index is None
+               else torch.as_tensor(self_index, device=device).long())
     exclude = exclude.repeat(v)
     kk = min(k + (self_index is not None), len(base))  # one extra: the query itself may come back
     if len(queries) * len(base) <= _BRUTE_LIMIT or len(base) < 8 * _CELL:
@@ -45,13 +47,13 @@ def neighbours(views: list[torch.Tensor], base: torch.Tensor, k: int, floor: flo
     # per query: merge its views, one entry per base row, best k
     idx = idx.reshape(v, n, kk).permute(1, 0, 2).reshape(n, v * kk)
     sim = sim.reshape(v, n, kk).permute(1, 0, 2).reshape(n, v * kk)
-    view = torch.arange(v).repeat_interleave(kk).expand(n, -1)
+    view = torch.arange(v, device=device).repeat_interleave(kk).expand(n, -1)
     sim, order = torch.sort(sim, dim=1, descending=True)
     idx = torch.gather(idx, 1, order)
     view = torch.gather(view, 1, order)
     if v > 1:
         same = idx[:, :, None] == idx[:, None, :]
-        earlier = torch.tril(torch.ones(v * kk, v * kk, dtype=torch.bool), diagonal=-1)
+        earlier = torch.tril(torch.ones(v * kk, v * kk, dtype=torch.bool, device=device), diagonal=-1)
         dup = (same & earlier).any(2)
         sim = torch.where(dup, torch.full_like(sim, -2.0), sim)
         sim, order = torch.sort(sim, dim=1, descending=True)
@@ -60,10 +62,10 @@ def neighbours(views: list[torch.Tensor], base: torch.Tensor, k: int, floor: flo
     idx = torch.where(sim >= floor, idx, torch.full_like(idx, -1))
     if k > idx.shape[1]:
         pad = k - idx.shape[1]
-        idx = torch.cat([idx, torch.full((n, pad), -1, dtype=idx.dtype)], 1)
-        sim = torch.cat([sim, torch.full((n, pad), -2.0)], 1)
-        view = torch.cat([view, torch.zeros((n, pad), dtype=view.dtype)], 1)
-    return idx.numpy(), sim.numpy(), view.numpy()
+        idx = torch.cat([idx, torch.full((n, pad), -1, dtype=idx.dtype, device=device)], 1)
+        sim = torch.cat([sim, torch.full((n, pad), -2.0, device=device)], 1)
+        view = torch.cat([view, torch.zeros((n, pad), dtype=view.dtype, device=device)], 1)
+    return idx.cpu().numpy(), sim.cpu().numpy(), view.cpu().numpy()
 
 
 def _drop_self(idx: torch.Tensor, sim: torch.Tensor, exclude: torch.Tensor) -> torch.Tensor:
@@ -83,7 +85,7 @@ def kmeans(x: torch.Tensor, cells: int, iters: int = 8, sample: int = 40000) -> 
     """Spherical k-means centroids, deterministic: evenly spaced initial rows, fixed iterations."""
     step = max(1, len(x) // sample)
     fit = x[::step]
-    centroids = fit[torch.linspace(0, len(fit) - 1, cells).long()].clone()
+    centroids = fit[torch.linspace(0, len(fit) - 1, cells, device=x.device).long()].clone()
     for _ in range(iters):
         assign = (fit @ centroids.T).argmax(1)
         sums = torch.zeros_like(centroids).index_add_(0, assign, fit)
@@ -102,13 +104,14 @@ def _inverted_file(queries, base, exclude, kk, probes):
                          for s in range(0, len(queries), 8192)])
     nq = len(queries)
     # results of every (query, probe) slot, reduced to the best kk per query at the end
-    slot_idx = torch.full((nq * probes, kk), -1, dtype=torch.long)
-    slot_sim = torch.full((nq * probes, kk), -2.0)
+    slot_idx = torch.full((nq * probes, kk), -1, dtype=torch.long, device=base.device)
+    slot_sim = torch.full((nq * probes, kk), -2.0, device=base.device)
     base_order = torch.argsort(base_cell, stable=True)
-    base_bounds = torch.searchsorted(base_cell[base_order], torch.arange(cells + 1))
+    bounds = torch.arange(cells + 1, device=base.device)
+    base_bounds = torch.searchsorted(base_cell[base_order], bounds).tolist()
     flat_cells = q_cells.reshape(-1)
     q_order = torch.argsort(flat_cells, stable=True)
-    q_bounds = torch.searchsorted(flat_cells[q_order], torch.arange(cells + 1))
+    q_bounds = torch.searchsorted(flat_cells[q_order], bounds).tolist()
     for c in range(cells):
         members = base_order[base_bounds[c]:base_bounds[c + 1]]
         slots = q_order[q_bounds[c]:q_bounds[c + 1]]

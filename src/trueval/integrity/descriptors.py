@@ -72,7 +72,7 @@ def zoom(thumbs: torch.Tensor, scale: float) -> torch.Tensor:
     grid_sample); zooming out (``scale`` < 1) fills the new border with each image's mean."""
     if abs(scale - 1.0) < 1e-6:
         return thumbs
-    m, valid = zoom_matrix(float(scale), thumbs.shape[-1])
+    m, valid = (t.to(thumbs.device) for t in zoom_matrix(float(scale), thumbs.shape[-1]))
     out = m @ thumbs @ m.T
     if bool(valid.all()):
         return out
@@ -115,7 +115,7 @@ def _hann(size: int) -> torch.Tensor:
 
 def box_masks(boxes: torch.Tensor, size: int) -> torch.Tensor:
     """(N, size, size) 1 inside each content box (top, bottom, left, right), 0 outside."""
-    r = torch.arange(size)
+    r = torch.arange(size, device=boxes.device)
     b = boxes.long()
     rows = ((r >= b[:, 0:1]) & (r < b[:, 1:2])).float()
     cols = ((r >= b[:, 2:3]) & (r < b[:, 3:4])).float()
@@ -183,7 +183,7 @@ def inpaint(thumbs: torch.Tensor, holes: torch.Tensor, sigma: float = 3.0) -> to
     if len(rows) == 0:
         return thumbs
     size = thumbs.shape[-1]
-    offsets = torch.arange(size, dtype=torch.float32)
+    offsets = torch.arange(size, dtype=torch.float32, device=thumbs.device)
     m = torch.exp(-(offsets[:, None] - offsets[None, :]) ** 2 / (2 * sigma * sigma))  # zero beyond the edges
 
     def smooth(x: torch.Tensor) -> torch.Tensor:  # separable, as matrix products (faster than conv2d on CPU)
@@ -205,9 +205,9 @@ def _triple_products(thumbs: torch.Tensor, radius: int) -> tuple[torch.Tensor, t
     mean = flat.mean(1)
     std = ((flat * flat).mean(1) - mean * mean).clamp(min=1e-12).sqrt()
     x = (thumbs - mean[:, None, None]) / std.clamp(min=1e-6)[:, None, None]
-    used, conj, i1, i2, i3, m1, m2, m3 = _triples(radius, size)
+    used, conj, i1, i2, i3, m1, m2, m3 = (t.to(thumbs.device) for t in _triples(radius, size))
     # a real image's spectrum holds F(-k) = conj F(k): the half spectrum (rfft2) is enough
-    half = torch.view_as_real(torch.fft.rfft2(x * _hann(size))).reshape(n, -1, 2)[:, used]
+    half = torch.view_as_real(torch.fft.rfft2(x * _hann(size).to(thumbs.device))).reshape(n, -1, 2)[:, used]
     # bins x images, real and imaginary parts apart: the gathers below then pick whole contiguous
     # rows, and torch's complex element-wise ops are several times slower than real ones on CPU
     re = half[..., 0].T.contiguous()
@@ -244,7 +244,7 @@ def bispectrum_descriptors(thumbs: torch.Tensor, radius: int = BISPECTRUM_RADIUS
         parts.append(chunk)
     if not parts:
         width = 2 * len(_triples(radius, thumbs.shape[-1])[2])
-        parts = [[torch.zeros(0, width)] * (3 if oriented else 1)]
+        parts = [[torch.zeros(0, width, device=thumbs.device)] * (3 if oriented else 1)]
     out = [torch.cat(p) for p in zip(*parts)]
     return tuple(out) if oriented else out[0]  # type: ignore[return-value]
 

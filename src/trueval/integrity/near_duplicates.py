@@ -78,16 +78,17 @@ def near_pairs(prints: Prints, groups: np.ndarray | None, settings: IntegritySet
     active = np.flatnonzero(usable)
     if len(active) < 2:
         return NearResult(*_empty(), threshold=thr.near)
-    with _threads():
-        thumbs = torch.from_numpy(np.ascontiguousarray(prints.thumbs[active], dtype=np.float32))
-        boxes = torch.from_numpy(prints.boxes[active].astype(np.int64))
+    device = settings.torch_device()
+    with _threads(), _releasing(device):
+        thumbs = torch.from_numpy(np.ascontiguousarray(prints.thumbs[active], dtype=np.float32)).to(device)
+        boxes = torch.from_numpy(prints.boxes[active].astype(np.int64)).to(device)
         g = groups[active]
         levels = zoom_levels(thr.max_scale)
         start = time.perf_counter()
         a, b, flip, scale, aligned = _proposals(thumbs, boxes, g, thr.candidates, levels, thorough, cross_only)
         proposed = time.perf_counter()
         verifier = Verifier(prints.thumbs[active], prints.boxes[active], thr.max_shift, thr.min_overlap, thr.near,
-                            layout_min=thr.layout, refine=thr.refine)
+                            layout_min=thr.layout, refine=thr.refine, device=device)
         near, level = thr.near, -1.0
         if thr.adaptive:
             level, high = _lookalike_level(verifier, a, b, flip, scale, aligned, g)
@@ -202,7 +203,8 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     for z in levels[1:]:
         out = torch.zeros_like(spectra[1.0])
         if len(askers):
-            out[torch.as_tensor(askers)] = project(bispectrum_descriptors(zoom(filled[torch.as_tensor(askers)], 1.0 / z)))
+            rows = torch.as_tensor(askers, device=filled.device)
+            out[rows] = project(bispectrum_descriptors(zoom(filled[rows], 1.0 / z)))
         spectra[1.0 / z] = out
     rows_a, rows_b, flips, scales, search = [], [], [], [], []
 
@@ -228,7 +230,7 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
                                               (larger, inward, _CROSS_SCAN, max(2, k // 2))):
             if len(queries) == 0:
                 continue
-            tq = torch.as_tensor(queries)
+            tq = torch.as_tensor(queries, device=thumbs.device)
             self_index = np.full(len(queries), -1, np.int64)
             own = groups[queries] == g
             self_index[own] = np.searchsorted(members, queries[own])
@@ -248,9 +250,9 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
             z = np.asarray(view_zooms)[view[q, j]]
             # the bispectrum is mirror-symmetric: the orientation is decided per pair by the oriented
             # bispectrum and by the grid (both orientations when they disagree)
-            ta, tb = torch.as_tensor(this), torch.as_tensor(other)
-            by_spectrum = ((plain[ta] * mirror[tb]).sum(1) > (plain[ta] * plain[tb]).sum(1)).numpy()
-            by_grid = ((pixel[ta] * mirrored[tb]).sum(1) > (pixel[ta] * pixel[tb]).sum(1)).numpy()
+            ta, tb = torch.as_tensor(this, device=thumbs.device), torch.as_tensor(other, device=thumbs.device)
+            by_spectrum = ((plain[ta] * mirror[tb]).sum(1) > (plain[ta] * plain[tb]).sum(1)).cpu().numpy()
+            by_grid = ((pixel[ta] * mirrored[tb]).sum(1) > (pixel[ta] * pixel[tb]).sum(1)).cpu().numpy()
             for choice, rows in ((by_spectrum, np.arange(len(q))), (by_grid, np.flatnonzero(by_grid != by_spectrum))):
                 add(this[rows], other[rows], choice[rows], 1.0 / z[rows], np.ones(len(rows), bool))
             if scan and view_zooms is every_zoom and len(levels) > 1:
@@ -269,6 +271,20 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
                     aligned.astype(np.int64)], 1)
     _, uniq = np.unique(key, axis=0, return_index=True)
     return a[uniq], b[uniq], flip[uniq], scale[uniq], aligned[uniq]
+
+
+class _releasing:
+    """Hands the GPU memory the search cached back when it ends: training starts right after."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 class _threads:

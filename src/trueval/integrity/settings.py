@@ -10,10 +10,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from trueval.core.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 POLICIES = ("fail", "warn", "drop")
 KEY = "data.integrity"
@@ -75,6 +79,9 @@ class IntegritySettings:
     thresholds: Thresholds = field(default_factory=Thresholds)
     # thumbnails kept in a checkpoint's train fingerprint for near-duplicate checks at eval (pixels per side, 0: exact only)
     fingerprint_size: int = 16
+    # where the near-duplicate search runs: auto (the GPU when one is present), cpu, cuda, cuda:N;
+    # not part of the cache key (the same pairs either way, up to float rounding)
+    device: str = "auto"
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None) -> "IntegritySettings":
@@ -108,7 +115,22 @@ class IntegritySettings:
         fsize = _number(raw.get("fingerprint_size", 16), f"{KEY}.fingerprint_size", integer=True)
         if fsize != 0 and not 8 <= fsize <= 32:
             raise UserError(f"fingerprint_size must be 0 (exact only) or 8..32, got {fsize}", key=f"{KEY}.fingerprint_size")
-        return cls(policy=policy, thresholds=thresholds, fingerprint_size=int(fsize), **flags)
+        device = str(raw.get("device", "auto")).lower()
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+            raise UserError(f"device must be auto, cpu, cuda or cuda:N, got {raw.get('device')!r}", key=f"{KEY}.device")
+        return cls(policy=policy, thresholds=thresholds, fingerprint_size=int(fsize), device=device, **flags)
+
+    def torch_device(self) -> "torch.device":
+        """The device of the near-duplicate search: ``auto`` is the GPU when torch sees one (the search
+        is batched matrix products, FFTs and image warps, which a GPU runs many times faster than the
+        one CPU core the search uses; the README gives the measured times)."""
+        import torch
+
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise UserError("device is set to a GPU but torch sees none (use auto or cpu)", key=f"{KEY}.device")
+        return torch.device(self.device)
 
     def detection(self) -> dict[str, Any]:
         """The settings that change which pairs are found (not the policy): the cache key's part."""

@@ -73,7 +73,7 @@ def _axis_matrices(scale: torch.Tensor, shift: torch.Tensor, flip: torch.Tensor 
     when ``flip``: one matrix per axis applies zoom, translation and mirror in a single interpolation.
     """
     n = len(scale)
-    out = torch.arange(size, dtype=torch.float32)[None, :] + 0.5
+    out = torch.arange(size, dtype=torch.float32, device=scale.device)[None, :] + 0.5
     c = size / 2
     src = (out - c - shift[:, None]) / scale[:, None] + c - 0.5
     if flip is not None:
@@ -83,21 +83,21 @@ def _axis_matrices(scale: torch.Tensor, shift: torch.Tensor, flip: torch.Tensor 
     lo = s.floor()
     frac = s - lo
     hi = (lo + 1).clamp(max=size - 1)
-    m = torch.zeros(n, size, size)
+    m = torch.zeros(n, size, size, device=scale.device)
     m.scatter_add_(2, lo.long()[:, :, None], (1 - frac)[:, :, None])
     m.scatter_add_(2, hi.long()[:, :, None], frac[:, :, None])
     return m, valid
 
 
 @lru_cache(maxsize=8)
-def _hann(size: int) -> torch.Tensor:
-    w = torch.hann_window(size + 2, periodic=False)[1:-1]
+def _hann(size: int, device: torch.device) -> torch.Tensor:
+    w = torch.hann_window(size + 2, periodic=False, device=device)[1:-1]
     return torch.outer(w, w)
 
 
 def spectrum(x: torch.Tensor) -> torch.Tensor:
     """Windowed zero-mean spectrum used by the phase correlation."""
-    return torch.fft.rfft2((x - x.mean((1, 2), keepdim=True)) * _hann(x.shape[-1]))
+    return torch.fft.rfft2((x - x.mean((1, 2), keepdim=True)) * _hann(x.shape[-1], x.device))
 
 
 def _phase_shift(fa: torch.Tensor, b: torch.Tensor, max_shift: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,7 +116,7 @@ def _phase_shift(fa: torch.Tensor, b: torch.Tensor, max_shift: int) -> tuple[tor
     span = 2 * max_shift + 1
     best = corr[:, :span, :span].reshape(len(corr), -1).argmax(1)
     iy, ix = best // span, best % span
-    n = torch.arange(len(corr))
+    n = torch.arange(len(corr), device=corr.device)
     c0 = corr[n, iy, ix]
 
     def vertex(minus: torch.Tensor, plus: torch.Tensor) -> torch.Tensor:
@@ -150,7 +150,7 @@ def _ranks(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     flat = torch.where(m > 0, x, torch.full_like(x, -1e9)).reshape(len(x), -1)
     order = flat.argsort(1)
     ranks = torch.empty_like(flat)
-    ranks.scatter_(1, order, torch.arange(flat.shape[1], dtype=flat.dtype).expand_as(flat).contiguous())
+    ranks.scatter_(1, order, torch.arange(flat.shape[1], dtype=flat.dtype, device=flat.device).expand_as(flat).contiguous())
     return ranks.reshape(x.shape)
 
 
@@ -195,7 +195,7 @@ def _erode_trimmed(boxes: torch.Tensor, size: int) -> torch.Tensor:
 
 
 @lru_cache(maxsize=16)
-def _blur_matrix(sigma: float, size: int) -> torch.Tensor:
+def _blur_matrix(sigma: float, size: int, device: torch.device = torch.device("cpu")) -> torch.Tensor:
     """(size, size) Gaussian blur with replicated edges, as a matrix (one axis)."""
     radius = max(1, int(round(2 * sigma)))
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
@@ -205,14 +205,18 @@ def _blur_matrix(sigma: float, size: int) -> torch.Tensor:
     rows = torch.arange(size)
     for o, w in zip(offsets.long(), k):
         m[rows, (rows + o).clamp(0, size - 1)] += w
-    return m.float()
+    return m.float().to(device)
 
 
 def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur with replicated edges, as two small matrix products (a 1-channel
     conv2d is ~50x slower on CPU)."""
-    m = _blur_matrix(float(sigma), x.shape[-1])
+    m = _blur_matrix(float(sigma), x.shape[-1], x.device)
     return m @ x @ m.T
+
+
+def _numpy(x: torch.Tensor) -> np.ndarray:
+    return x.cpu().numpy()
 
 
 def _unit_rows(x: torch.Tensor) -> torch.Tensor:
@@ -238,8 +242,8 @@ class _Level:
         self.spectra = spectrum(self.images) if keep_spectra else None
         self.row = None  # global index -> row, when only some images are held
         if ids is not None:
-            self.row = torch.full((total,), -1, dtype=torch.long)
-            self.row[ids] = torch.arange(len(ids))
+            self.row = torch.full((total,), -1, dtype=torch.long, device=ids.device)
+            self.row[ids] = torch.arange(len(ids), device=ids.device)
 
     def rows(self, idx: torch.Tensor) -> torch.Tensor:
         return idx if self.row is None else self.row[idx]
@@ -249,11 +253,14 @@ class Verifier:
     """Scores alignment hypotheses for pairs of one set of thumbnails (prepared once)."""
 
     def __init__(self, thumbs: np.ndarray, boxes: np.ndarray, max_shift: float, min_overlap: float,
-                 layout_from: float = -1.0, layout_min: float = 0.97, refine: bool = True) -> None:
+                 layout_from: float = -1.0, layout_min: float = 0.97, refine: bool = True,
+                 device: torch.device | str = "cpu") -> None:
         """``layout_from``: the full-resolution score from which the layout check applies (the lowest
-        threshold the scores will be held to; below it a pair is not kept whatever the check says)."""
-        t = torch.from_numpy(np.ascontiguousarray(thumbs, dtype=np.float32))
-        self.boxes = torch.from_numpy(np.asarray(boxes, dtype=np.int64))
+        threshold the scores will be held to; below it a pair is not kept whatever the check says).
+        ``device``: where the images are held and compared (the scores come back as numpy arrays)."""
+        self.device = torch.device(device)
+        t = torch.from_numpy(np.ascontiguousarray(thumbs, dtype=np.float32)).to(self.device)
+        self.boxes = torch.from_numpy(np.asarray(boxes, dtype=np.int64)).to(self.device)
         size = t.shape[-1]
         self.filled = fill_outside(t, self.boxes)
         # a rotated copy's fill corners: inpainted, and left out of every comparison
@@ -262,10 +269,11 @@ class Verifier:
         self.valid = 1.0 - dilate(corners)
         half = size // 2
         # band-pass and 2x2 average in one pair of matrix products per image
-        pool = torch.zeros(half, size)
-        pool[torch.arange(half), 2 * torch.arange(half)] = 0.5
-        pool[torch.arange(half), 2 * torch.arange(half) + 1] = 0.5
-        lo, hi = pool @ _blur_matrix(_BAND[0], size), pool @ _blur_matrix(_BAND[1], size)
+        pool = torch.zeros(half, size, device=self.device)
+        rows = torch.arange(half, device=self.device)
+        pool[rows, 2 * rows] = 0.5
+        pool[rows, 2 * rows + 1] = 0.5
+        lo, hi = pool @ _blur_matrix(_BAND[0], size, self.device), pool @ _blur_matrix(_BAND[1], size, self.device)
         band = lo @ self.filled @ lo.T - hi @ self.filled @ hi.T
         mask = box_masks(_erode_trimmed(self.boxes, size), size) * self.valid
         coarse_mask = (torch.nn.functional.avg_pool2d(mask[:, None], 2)[:, 0] > 0.99).float()
@@ -279,9 +287,13 @@ class Verifier:
         self.layout_min = layout_min  # 0: no layout check
         self.refine = refine
 
+    def _t(self, x: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """An index or parameter array as a tensor on the verifier's device."""
+        return torch.as_tensor(x, dtype=dtype, device=self.device)
+
     def _fine_level(self, needed: np.ndarray) -> _Level:
         """Full-resolution band-passed images of the images some surviving hypothesis needs."""
-        ids = torch.as_tensor(np.unique(needed))
+        ids = self._t(np.unique(needed))
         x = self.filled[ids]
         band = blur(x, _BAND[0]) - blur(x, _BAND[1])
         mask = box_masks(_erode_trimmed(self.boxes[ids], x.shape[-1]), x.shape[-1]) * self.valid[ids]
@@ -296,7 +308,7 @@ class Verifier:
         """Translation (dy, dx) that moves b, mirrored and magnified as hypothesised, onto a (level rows)."""
         size = level.size
         reach = max(1, int(round(self.max_shift * size)))
-        zero = torch.zeros(len(a))
+        zero = torch.zeros(len(a), device=a.device)
         my, _ = _axis_matrices(scale, zero, None, size)
         mx, _ = _axis_matrices(scale, zero, flip, size)
         fa = level.spectra[a] if level.spectra is not None else spectrum(level.images[a])
@@ -341,14 +353,15 @@ class Verifier:
         marked ``refinable`` (default all) may get the affine refinement."""
         n = len(a)
         out = np.full(n, -1.0, np.float32)
-        ta, tb, tf = (torch.as_tensor(x) for x in (a, b, flip))
+        ta, tb, tf = (self._t(x) for x in (a, b, flip))
         # half resolution first: as-is rows by a dot product, aligned rows by the full alignment
         quick = np.full(n, -1.0, np.float32)
         plain = np.flatnonzero(~aligned)
         for s in range(0, len(plain), 8 * _BATCH):
-            r = torch.as_tensor(plain[s:s + 8 * _BATCH])
+            rows = plain[s:s + 8 * _BATCH]
+            r = self._t(rows)
             other = torch.where(tf[r, None], self.unit_mirror[tb[r]], self.unit[tb[r]])
-            quick[r.numpy()] = (self.unit[ta[r]] * other).sum(1).numpy()
+            quick[rows] = _numpy((self.unit[ta[r]] * other).sum(1))
         quick = np.maximum(quick, self._batched(self.coarse, a, b, flip, scale, np.flatnonzero(aligned)))
         # the half-resolution score tracks the full one less closely than the margin at low thresholds;
         # near 1 (look-alike datasets) both are close to 1 and a narrower margin keeps the work small
@@ -382,7 +395,7 @@ class Verifier:
         as_is = todo[~aligned[todo]]
         for s in range(0, len(as_is), _BATCH):
             r = as_is[s:s + _BATCH]
-            out[r] = self._as_is(fine, torch.as_tensor(a[r]), torch.as_tensor(b[r]), torch.as_tensor(flip[r])).numpy()
+            out[r] = _numpy(self._as_is(fine, self._t(a[r]), self._t(b[r]), self._t(flip[r])))
         search = todo[aligned[todo]]
         for refine in _SCALE_REFINE:  # the hypothesis' zoom is on a grid; the copy's zoom lies between
             np.maximum(out, self._batched(fine, a, b, flip, scale * refine, search), out=out)
@@ -402,8 +415,8 @@ class Verifier:
         batch = _BATCH * 256 // (level.size * level.size)  # about 2 MB per image stack: stays in cache
         for s in range(0, len(rows), batch):
             r = rows[s:s + batch]
-            out[r] = self._score(level, torch.as_tensor(a[r]), torch.as_tensor(b[r]), torch.as_tensor(flip[r]),
-                                 torch.as_tensor(scale[r], dtype=torch.float32)).numpy()
+            out[r] = _numpy(self._score(level, self._t(a[r]), self._t(b[r]), self._t(flip[r]),
+                                        self._t(scale[r], torch.float32)))
         return out
 
     def refined_scores(self, a: np.ndarray, b: np.ndarray, flip: np.ndarray, scale: np.ndarray,
@@ -413,20 +426,19 @@ class Verifier:
         (``align.plausible``). Refined at half resolution first (4x cheaper: most close pairs are
         look-alikes that stay below ``near`` there), the survivors once more at full resolution."""
         out = np.full(len(a), -1.0, np.float32)
-        thetas = torch.zeros(len(a), 2, 3)
+        thetas = torch.zeros(len(a), 2, 3, device=self.device)
         quick = np.full(len(a), -1.0, np.float32)
         for s in range(0, len(todo), _BATCH):
             r = todo[s:s + _BATCH]
-            quick[r], thetas[r] = self._refined_coarse(torch.as_tensor(a[r]), torch.as_tensor(b[r]),
-                                                       torch.as_tensor(flip[r]), torch.as_tensor(scale[r], dtype=torch.float32))
+            quick[r], thetas[self._t(r)] = self._refined_coarse(self._t(a[r]), self._t(b[r]), self._t(flip[r]),
+                                                                self._t(scale[r], torch.float32))
         todo = todo[quick[todo] >= near - _REFINE_COARSE_MARGIN]
         if len(todo) == 0:
             return out
         level = self._fine_level(np.r_[a[todo], b[todo]])
         for s in range(0, len(todo), _BATCH):
             r = todo[s:s + _BATCH]
-            out[r] = self._refined_fine(level, torch.as_tensor(a[r]), torch.as_tensor(b[r]), torch.as_tensor(flip[r]),
-                                        thetas[r]).numpy()
+            out[r] = _numpy(self._refined_fine(level, self._t(a[r]), self._t(b[r]), self._t(flip[r]), thetas[self._t(r)]))
         return out
 
     def _refined_coarse(self, a: torch.Tensor, b: torch.Tensor, flip: torch.Tensor,
@@ -439,7 +451,7 @@ class Verifier:
         theta = align.refine(pyramid, level.masks[a], level.masks[b], theta, steps=_REFINE_STEPS,
                              margin=_REFINE_MARGIN / 2)
         score = self._judge_affine(level, a, b, flip, theta, _REFINE_MARGIN / 2)
-        return score.numpy(), theta
+        return _numpy(score), theta
 
     def _refined_fine(self, level: _Level, a: torch.Tensor, b: torch.Tensor, flip: torch.Tensor,
                       theta: torch.Tensor) -> torch.Tensor:

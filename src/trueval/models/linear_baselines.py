@@ -22,6 +22,7 @@ log = logging.getLogger("trueval")
 
 CLASSIFIERS = ("logreg", "svm")
 INPUTS = ("pixels", "features")
+_PARALLEL_FROM = 1_000_000  # training values (samples x features) from which the Cs are fitted in parallel
 
 
 def parse_method(method: str) -> tuple[str, str]:
@@ -42,6 +43,16 @@ def _pipeline(classifier: str, C: float, max_iter: int, seed: int) -> Any:
     model = (LogisticRegression(C=C, max_iter=max_iter, random_state=seed) if classifier == "logreg"
              else LinearSVC(C=C, max_iter=max_iter, random_state=seed))
     return make_pipeline(StandardScaler(), model)
+
+
+def _fit(classifier: str, C: float, max_iter: int, seed: int, x: np.ndarray, y: np.ndarray) -> Any:
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter bounds the time; val picks C
+        return _pipeline(classifier, C, max_iter, seed).fit(x, y)
 
 
 @torch.no_grad()
@@ -71,19 +82,20 @@ def score_predictions(pred: np.ndarray, target: np.ndarray, num_classes: int) ->
 
 def fit_and_score(method: str, data: Mapping[str, tuple[np.ndarray, np.ndarray]], num_classes: int,
                   Cs: Sequence[float] = (0.01, 0.1, 1.0, 10.0), max_iter: int = 2000, seed: int = 0) -> dict[str, float]:
-    """Fit ``method`` on train for each C, keep the best on val, score test once."""
-    import warnings
+    """Fit ``method`` on train for each C (in parallel processes: each fit is single-threaded or
+    nearly, and a 3,072-pixel fit takes tens of seconds), keep the best on val, score test once."""
+    import os
 
-    from sklearn.exceptions import ConvergenceWarning
+    from joblib import Parallel, delayed
 
     classifier, _ = parse_method(method)
     started = time.time()
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = data["train"], data["val"], data["test"]
+    # worker processes cost a few seconds to start: only worth it for fits that take longer
+    jobs = max(1, min(len(Cs), os.cpu_count() or 1)) if x_train.size >= _PARALLEL_FROM else 1
+    models = Parallel(n_jobs=jobs)(delayed(_fit)(classifier, float(C), max_iter, seed, x_train, y_train) for C in Cs)
     best, best_acc, best_C = None, -1.0, None
-    for C in Cs:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter bounds the time; val picks C
-            model = _pipeline(classifier, float(C), max_iter, seed).fit(x_train, y_train)
+    for C, model in zip(Cs, models):
         acc = float((model.predict(x_val) == y_val).mean())
         if acc > best_acc:
             best, best_acc, best_C = model, acc, float(C)

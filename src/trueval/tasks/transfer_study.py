@@ -36,7 +36,9 @@ def study_baselines(config: DictConfig, sweep_dir: Path) -> None:
         log.warning("no source checkpoint at %s: only the pixel baselines run", checkpoint)
         methods = [m for m in methods if not m.endswith("_features")]
     run_baselines(target_data_config(config), methods, str(checkpoint) if checkpoint.is_file() else None,
-                  sweep_dir / BASELINES_DIR, int(config.seed), [0.01, 0.1, 1.0, 10.0], 2000)
+                  sweep_dir / BASELINES_DIR, int(config.seed),
+                  [float(c) for c in config.transfer.get("baseline_C", [0.01, 0.1, 1.0, 10.0])],
+                  int(config.transfer.get("baseline_max_iter", 2000)))
 
 
 class TransferStudyCallback(Callback):
