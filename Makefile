@@ -24,9 +24,10 @@ train: $(STAMP) ## train the default experiment (MLP on the bundled digits) and 
 	$(BIN)/python train.py $(ARGS)
 
 # two workers (pytest-xdist); --dist loadfile keeps a file's tests, and so its module-scoped trained
-# runs, on one worker
+# runs, on one worker; --no-loadscope-reorder hands files out in collection order, which
+# tests/conftest.py makes slow files first
 test: $(STAMP) ## run the whole test suite (slow tests included)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder $(ARGS)
 
 test-fast: $(STAMP) ## the tests not marked slow
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)

@@ -160,9 +160,10 @@ def test_trials_find_the_plugin_from_a_checkout_that_is_not_installed(tmp_path: 
     purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              capture_output=True, text=True, check=True).stdout.strip()
     Path(purelib, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    probe = subprocess.run([str(python), "-c", "import torch, hydra; import trueval"], capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the probe too: PYTHONPATH=src would find it
+    probe = subprocess.run([str(python), "-c", "import torch, hydra; import trueval"], capture_output=True, text=True,
+                           env=env)
     assert "No module named 'trueval'" in probe.stderr, probe.stderr
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
         [str(python), str(root / "train.py"), "-m", "hydra/launcher=gpu_pool", "hydra.launcher.jobs_per_gpu=2",
          "hydra.launcher.gpus=[]", "seed=1,2", "trainer.max_epochs=1", "trainer.accelerator=cpu",

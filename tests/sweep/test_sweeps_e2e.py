@@ -68,15 +68,17 @@ def test_non_finite_trial_is_marked_failed_and_the_others_finish(tmp_path: Path)
 
 @pytest.mark.slow
 def test_optuna_search_runs_and_a_second_invocation_resumes(tmp_path: Path) -> None:
+    """README's Optuna command (shortened as test_readme_sweep_commands_run_as_written does), then again."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    sweep = tmp_path / "search"
-    args = ["-m", "hparams_search=optuna_lr_bs", "hydra.sweeper.n_trials=3", *QUICK, "logger=none",
-            f"paths.log_dir={tmp_path / 'logs'}", f"hydra.sweep.dir={sweep}"]
+    command = next(c for c in readme_sweep_commands() if "hparams_search=" in c)
+    args = [*shortened(command, tmp_path, 0), "hydra.sweeper.n_trials=3"]
+    sweep = tmp_path / "sweep0"
     first = train(tmp_path, *args)
-    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.returncode == 0, (command, first.stderr[-3000:])
+    assert all(r["status"] == "ok" for r in summary_rows(sweep)), summary_rows(sweep)
 
     def trials() -> list:
         storage = JournalStorage(JournalFileBackend(str(sweep / "optuna.journal")))
@@ -134,6 +136,8 @@ def test_readme_sweep_commands_run_as_written(tmp_path: Path) -> None:
     assert len(commands) >= 3, "README.md should show grid, Optuna and gpu_pool sweep commands"
     for index, command in enumerate(commands):
         if "data.fold=" in command:  # the k-fold command: tests/stats/test_kfold_e2e.py runs it and checks the folds
+            continue
+        if "hparams_search=" in command:  # test_optuna_search_runs_and_a_second_invocation_resumes runs it
             continue
         args = shortened(command, tmp_path, index)
         if "hydra/launcher=slurm" in command:  # no SLURM here: the config must compose
