@@ -31,8 +31,9 @@ def test_black_fill_that_went_through_jpeg_is_still_a_border() -> None:
     assert top >= 3 and left >= 3 and bottom == 32 and right == 32
 
 
-def _planted(settings: IntegritySettings) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
-    """Pairs (train index, test index) reported near, and the planted ones."""
+def _planted(settings: IntegritySettings, scores: bool = False):
+    """Pairs (train index, test index) reported near (with their distance when ``scores``), and the
+    planted ones."""
     # smoother than the default texture, like photos at thumbnail size (the finest default grid
     # puts two pixels a cell: a 4-px shift through JPEG q50 then leaves little to retrieve by)
     # (a hundred images: the retrieval's whitening needs more than a few dozen)
@@ -44,8 +45,8 @@ def _planted(settings: IntegritySettings) -> tuple[set[tuple[int, int]], set[tup
     sets = {"train": SampleSet("train", np.zeros(len(train), np.int64), images=train, sources=["gen-train"], name="gen"),
             "test": SampleSet("test", np.zeros(len(test), np.int64), images=test, sources=["gen-test"], name="gen")}
     report = run_gate(sets, settings, cache_dir=None, dataset="gen")
-    found = {(p.a.index, p.b.index) for p in report.pairs if p.kind == "near"}
-    return found, {(src, j) for j, src in enumerate(copies)}
+    found = {(p.a.index, p.b.index): p.distance for p in report.pairs if p.kind == "near"}
+    return (found if scores else set(found)), {(src, j) for j, src in enumerate(copies)}
 
 
 def test_rotated_stretched_and_shifted_jpeg_copies_are_found() -> None:
@@ -77,8 +78,20 @@ def test_rotation_fill_is_found_in_the_corners_and_a_plain_sky_is_not() -> None:
 
 
 @requires_cuda
-def test_the_gpu_search_finds_what_the_cpu_search_finds() -> None:
-    on_cpu = _planted(IntegritySettings.from_config({"cache": False, "device": "cpu"}))
-    on_gpu = _planted(IntegritySettings.from_config({"cache": False, "device": "cuda"}))
-    assert on_gpu == on_cpu
-    assert on_gpu[0] == on_gpu[1]
+def test_the_gpu_search_scores_what_the_cpu_search_scores() -> None:
+    """Also after a training run turned on TF32 matrix products for the process (the next sweep
+    job's gate inherits that): the scores must agree to float32 rounding, not TF32's."""
+    import torch
+
+    settings = {"cache": False, "device": "cpu"}
+    on_cpu = _planted(IntegritySettings.from_config(settings), scores=True)
+    saved = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        on_gpu = _planted(IntegritySettings.from_config({**settings, "device": "cuda"}), scores=True)
+        assert torch.get_float32_matmul_precision() == "high"  # training's setting is given back
+    finally:
+        torch.set_float32_matmul_precision(saved)
+    assert on_gpu[1] == on_cpu[1] and set(on_gpu[0]) == set(on_cpu[0]) == on_cpu[1]
+    for pair, distance in on_cpu[0].items():
+        assert abs(on_gpu[0][pair] - distance) < 2e-4, (pair, distance, on_gpu[0][pair])
