@@ -95,3 +95,28 @@ def test_the_gpu_search_scores_what_the_cpu_search_scores() -> None:
     assert on_gpu[1] == on_cpu[1] and set(on_gpu[0]) == set(on_cpu[0]) == on_cpu[1]
     for pair, distance in on_cpu[0].items():
         assert abs(on_gpu[0][pair] - distance) < 2e-4, (pair, distance, on_gpu[0][pair])
+
+
+def test_a_gpu_out_of_memory_falls_back_to_the_cpu(monkeypatch, caplog) -> None:
+    """A GPU busy with training (or too small for the dataset) must not crash the gate: the search
+    runs again on the CPU, with a warning."""
+    import torch
+
+    from trueval.integrity import near_duplicates
+
+    real = near_duplicates._search
+    devices = []
+
+    def search(prints, active, g, settings, device, *args):
+        devices.append(device.type)
+        if device.type == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(prints, active, g, settings, device, *args)
+
+    monkeypatch.setattr(near_duplicates, "_search", search)
+    monkeypatch.setattr(IntegritySettings, "torch_device", lambda self: torch.device("cuda"))
+    with caplog.at_level("WARNING", logger="trueval"):
+        found, planted = _planted(IntegritySettings.from_config({"cache": False}))
+    assert devices == ["cuda", "cpu"]
+    assert found == planted
+    assert "ran out of memory" in caplog.text

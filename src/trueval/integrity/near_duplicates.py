@@ -79,13 +79,28 @@ def near_pairs(prints: Prints, groups: np.ndarray | None, settings: IntegritySet
     if len(active) < 2:
         return NearResult(*_empty(), threshold=thr.near)
     device = settings.torch_device()
+    try:
+        a, b, score, near, level = _search(prints, active, groups[active], settings, device, thorough, cross_only)
+    except torch.cuda.OutOfMemoryError:
+        if device.type != "cuda":
+            raise
+        log.warning("integrity gate: the GPU ran out of memory searching %d images for near-duplicates; "
+                    "searching on the CPU instead (slower; data.integrity.device=cpu skips the attempt)", len(active))
+        a, b, score, near, level = _search(prints, active, groups[active], settings, torch.device("cpu"),
+                                           thorough, cross_only)
+    return NearResult(active[a], active[b], score, near, level)
+
+
+def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: IntegritySettings, device: torch.device,
+            thorough: bool, cross_only: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Retrieval and verification on ``device``: pairs as rows of ``active``, scores, threshold, look-alike level."""
+    thr = settings.thresholds
     # on the CPU the search uses torch's threads (OMP_NUM_THREADS): measured on an idle 2-core machine,
     # 76 s for CIFAR-10 with two threads against 125 s with one; on a machine other jobs keep busy,
     # OMP_NUM_THREADS=1 avoids threads waiting for each other (the test suite's workers do that)
     with _gpu_search(device):
         thumbs = torch.from_numpy(np.ascontiguousarray(prints.thumbs[active], dtype=np.float32)).to(device)
         boxes = torch.from_numpy(prints.boxes[active].astype(np.int64)).to(device)
-        g = groups[active]
         levels = zoom_levels(thr.max_scale)
         start = time.perf_counter()
         a, b, flip, scale, aligned = _proposals(thumbs, boxes, g, thr.candidates, levels, thorough, cross_only)
@@ -111,7 +126,7 @@ def near_pairs(prints: Prints, groups: np.ndarray | None, settings: IntegritySet
         log.debug("near duplicates: %d images, %d hypotheses proposed in %.1f s, verified in %.1f s: %d pairs "
                   "(threshold %.3f, look-alike level %.3f)", len(active), len(flip), proposed - start,
                   time.perf_counter() - proposed, len(a), near, level)
-    return NearResult(active[a], active[b], score, near, level)
+    return a, b, score, near, level
 
 
 def _lookalike_level(verifier: Verifier, a, b, flip, scale, aligned, groups: np.ndarray) -> tuple[float, float]:
