@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from sweep_throughput import GpuSampler, environment  # noqa: E402
+from sweep_throughput import environment, timed_sweep  # noqa: E402
 
 
 def cifar_root(archive: Path, out: Path) -> Path:
@@ -45,20 +45,14 @@ def run(k: int, common: list[str], out: Path) -> dict[str, object]:
     command = [sys.executable, str(ROOT / "train.py"), "-m", "experiment=he2015_cifar10", *common, f"seed={seeds}",
                f"hydra.launcher.jobs_per_gpu={k}", f"hydra.sweep.dir={sweep}"]
     print("===", " ".join(command[2:]), flush=True)
-    sampler = GpuSampler()
-    sampler.start()
-    started = time.perf_counter()
-    with (out / f"k{k}.log").open("w") as log:
-        code = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
-    wall = time.perf_counter() - started
-    sampler.stopped.set()
+    code, wall, gpu = timed_sweep(command, out / f"k{k}.log")
     records = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json"))]
     epochs = [r["metrics"].get("time/epoch_seconds") for r in records if r.get("status") == "ok"]
     epochs = [e for e in epochs if isinstance(e, (int, float))]
     mean_epoch = statistics.fmean(epochs) if epochs else None
     result = {"k": k, "exit_code": code, "ok": len(epochs), "wall_seconds": round(wall, 1),
               "epoch_seconds_per_trial": round(mean_epoch, 3) if mean_epoch else None,
-              "trial_epochs_per_second": round(k / mean_epoch, 3) if mean_epoch else None, **sampler.report()}
+              "trial_epochs_per_second": round(k / mean_epoch, 3) if mean_epoch else None, **gpu}
     print(json.dumps(result), flush=True)
     return result
 

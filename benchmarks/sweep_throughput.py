@@ -78,18 +78,25 @@ class GpuSampler(threading.Thread):
                 "gpu_memory_peak_mib": max(self.memory) if self.memory else None}
 
 
+def timed_sweep(command: list[str], log_path: Path) -> tuple[int, float, dict[str, object]]:
+    """Run a sweep command from the checkout, its output to ``log_path``: exit code, wall seconds
+    and the GPU's utilisation and memory while it ran."""
+    sampler = GpuSampler()
+    sampler.start()
+    started = time.perf_counter()
+    with log_path.open("w") as log:
+        code = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
+    wall = time.perf_counter() - started
+    sampler.stopped.set()
+    return code, wall, sampler.report()
+
+
 def run_sweep(mode: str, grid: list[str], common: list[str], out: Path) -> dict[str, object]:
     sweep_dir = out / "sweeps" / mode
     shutil.rmtree(sweep_dir, ignore_errors=True)
     command = [sys.executable, str(ROOT / "train.py"), "-m", *grid, *common, *MODES[mode], f"hydra.sweep.dir={sweep_dir}"]
     print(f"\n=== {mode}: {' '.join(command[2:])}", flush=True)
-    sampler = GpuSampler()
-    sampler.start()
-    started = time.perf_counter()
-    with (out / f"{mode}.log").open("w") as log:
-        code = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
-    wall = time.perf_counter() - started
-    sampler.stopped.set()
+    code, wall, gpu = timed_sweep(command, out / f"{mode}.log")
     if code != 0:
         raise SystemExit(f"{mode} sweep failed (exit code {code}); see {out / f'{mode}.log'}")
     summary = build_summary(sweep_dir)
@@ -100,7 +107,7 @@ def run_sweep(mode: str, grid: list[str], common: list[str], out: Path) -> dict[
         "wall_seconds": round(wall, 1), "trials_per_hour": round(len(summary.trials) / wall * 3600, 1),
         "mean_trial_seconds": round(statistics.fmean(t.seconds for t in ok if t.seconds), 1) if ok else None,
         f"mean_{summary.metric}": round(statistics.fmean(accs), 4) if accs else None,
-        **sampler.report(), "sweep_dir": str(sweep_dir),
+        **gpu, "sweep_dir": str(sweep_dir),
     }
 
 

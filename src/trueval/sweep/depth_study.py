@@ -12,12 +12,11 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from trueval.sweep.study import StudyCallback, study_main
+from trueval.sweep.study import StudyCallback, study_main, table_cell
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
@@ -107,13 +106,7 @@ def collect(multirun_dir: str | Path) -> list[StudyRow]:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    return str(value)
+    return table_cell(value, ".4g")
 
 
 COLUMNS = [("network", "network"), ("data", "data"), ("depth", "depth"), ("residual", "residual"),
@@ -202,9 +195,6 @@ class DepthStudyCallback(StudyCallback):
     """
 
     module, what = "trueval.sweep.depth_study", "depth-study summary"
-
-    def summarize(self, sweep_dir: Path) -> list[StudyRow]:
-        return summarize(sweep_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,12 +16,11 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from trueval.sweep.study import StudyCallback, study_main
+from trueval.sweep.study import StudyCallback, study_main, table_cell
 from omegaconf import OmegaConf
 
 log = logging.getLogger(__name__)
@@ -98,13 +97,7 @@ COLUMNS = [("net", "network"), ("depth", "layers"), ("residual", "residual"), ("
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.2f}" if math.isfinite(value) else str(value)
-    return str(value)
+    return table_cell(value, ".2f")
 
 
 def markdown_table(trials: list[Trial]) -> str:
@@ -202,9 +195,6 @@ class He2015Callback(StudyCallback):
     """Hydra callback of ``experiment=he2015_cifar10``: the table and figure when the sweep ends."""
 
     module, what = "trueval.sweep.he2015", "he2015 table"
-
-    def summarize(self, sweep_dir: Path) -> list[Trial]:
-        return summarize(sweep_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from trueval.sweep.study import StudyCallback, study_main
+from trueval.sweep.study import StudyCallback, study_main, table_cell
 
 
 from trueval.sweep.trials import collect_trials
@@ -80,11 +80,7 @@ def collect(multirun_dir: str | Path) -> list[LeakageRow]:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
+    return table_cell(value, ".3f", missing="-")
 
 
 def markdown(rows: list[LeakageRow]) -> str:
@@ -162,9 +158,6 @@ class LeakageSummaryCallback(StudyCallback):
     """Hydra callback (``hydra.callbacks``): write the leakage summary when the multirun ends."""
 
     module, what = "trueval.sweep.leakage_demo", "leakage summary"
-
-    def summarize(self, sweep_dir: Path) -> Any:
-        return summarize(sweep_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

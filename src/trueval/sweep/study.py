@@ -4,7 +4,9 @@ never hides the trials' results, and the ``python -m <module> <multirun_dir>`` t
 
 from __future__ import annotations
 
+import importlib
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -17,15 +19,27 @@ log = logging.getLogger(__name__)
 Rows = TypeVar("Rows")
 
 
+def table_cell(value: Any, float_format: str, missing: str = "") -> str:
+    """One cell of a study's Markdown table: ``missing`` for no value, yes/no for flags, floats in
+    ``float_format`` (non-finite ones as they are)."""
+    if value is None:
+        return missing
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return format(value, float_format) if math.isfinite(value) else str(value)
+    return str(value)
+
+
 class StudyCallback(Callback):
-    """Hydra callback: ``summarize(<sweep dir>)`` when the multirun ends. Subclasses set
-    ``module`` (for the rerun hint) and ``what``, and implement ``summarize``."""
+    """Hydra callback: ``<module>.summarize(<sweep dir>)`` when the multirun ends. Subclasses set
+    ``module`` (whose ``summarize`` writes the study; also the rerun hint) and ``what``."""
 
     module: str = ""
     what: str = "summary"
 
-    def summarize(self, sweep_dir: Path) -> Any:  # pragma: no cover - every subclass overrides it
-        raise NotImplementedError
+    def summarize(self, sweep_dir: Path) -> Any:
+        return importlib.import_module(self.module).summarize(sweep_dir)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))

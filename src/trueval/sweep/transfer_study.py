@@ -10,14 +10,13 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
-from trueval.sweep.study import study_main
+from trueval.sweep.study import study_main, table_cell
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +82,7 @@ def collect(multirun_dir: str | Path) -> list[TransferRow]:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}" if math.isfinite(value) else str(value)
-    return str(value)
+    return table_cell(value, ".4f")
 
 
 COLUMNS = [("variant", "variant"), ("test_acc", "test acc"), ("ci95_low", "95% low"), ("ci95_high", "95% high"),

@@ -11,8 +11,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+
+from trueval.sweep.study import StudyCallback
 
 log = logging.getLogger("trueval")
 
@@ -41,19 +42,16 @@ def study_baselines(config: DictConfig, sweep_dir: Path) -> None:
                   int(config.transfer.get("baseline_max_iter", 2000)))
 
 
-class TransferStudyCallback(Callback):
-    """Register under ``hydra.callbacks`` (``experiment=transfer_quick`` / ``transfer_cifar`` do)."""
+class TransferStudyCallback(StudyCallback):
+    """Register under ``hydra.callbacks`` (``experiment=transfer_quick`` / ``transfer_cifar`` do):
+    the scikit-learn baselines, then the study's table."""
+
+    module, what = "trueval.sweep.transfer_study", "transfer-study table"
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from trueval.sweep.transfer_study import summarize
-
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
             study_baselines(config, sweep_dir)
         except Exception:  # the networks' results are on disk; a failed baseline must not hide them
             log.exception("the scikit-learn baselines of %s failed", sweep_dir)
-        try:
-            summarize(sweep_dir)
-        except Exception:
-            log.exception("could not write the transfer-study table in %s; rerun: "
-                          "python -m trueval.sweep.transfer_study %s", sweep_dir, sweep_dir)
+        super().on_multirun_end(config, **kwargs)
