@@ -17,6 +17,12 @@ Stages (each contender runs interleaved with the others, repeated, in the same p
 6. ``--stages phases``: the whole `python train.py experiment=cifar10_speedrun data.root=...`
    command in a subprocess, with a cold then a warm cache, split into import/compose, data set-up,
    integrity gate, fit (first and steady epoch) and the rest, from the run's own records.
+7. ``--stages profile``: one ResNet-18 epoch of each contender under torch.profiler (after a
+   warm-up epoch in the same process): GPU kernel time, kernel launches, host synchronisations
+   and the ops that differ, to say where the template's extra time per epoch goes.
+
+``--first hand`` lets the hand-written loop run first in the process (so it pays the process's
+CUDA and cuDNN warm-up in its first epoch, as the template does by default).
 
 Data: the MNIST IDX files and the CIFAR-10 JPEG copy of the project's shared data folder are
 extracted once under --work-dir; the template decodes and caches them itself, and the hand-written
@@ -68,7 +74,7 @@ DEFAULT_MLP_VARIANTS = ("data.steps_per_call=8", "data.steps_per_call=8 model.cu
                         "data.steps_per_call=8 model.compile=reduce-overhead")
 
 # cheapest and most important first: a run cut short by the budget still answers the main question
-DEFAULT_STAGES = ("resnet18", "mlp", "loaders", "speedrun", "resnet18_compiled")
+DEFAULT_STAGES = ("resnet18", "mlp", "loaders", "speedrun", "profile", "resnet18_compiled")
 
 # Dense bf16 tensor-core peaks (no sparsity), TFLOP/s, matched on the device name.
 PEAK_BF16_TFLOPS = [
@@ -160,6 +166,7 @@ class Setup:
     seeds: int
     peak_tflops: float | None
     extra: list[str] = field(default_factory=list)
+    first: str = "template"
 
     def common(self, tag: str) -> list[str]:
         out = self.work / "runs" / tag
@@ -328,6 +335,9 @@ class HandWritten:
         self.autocast = torch.bfloat16 if precision.startswith("bf16") else (
             torch.float16 if precision.startswith("16") else None)
         self.label_smoothing = float(cfg.loss.label_smoothing)
+        # the Trainer sets this process-wide flag from trainer.benchmark; the hand loop must run under
+        # the same setting whichever contender runs first
+        self.cudnn_benchmark = bool(cfg.trainer.get("benchmark") or False)
 
     def _build(self) -> tuple[torch.nn.Module, Callable, torch.optim.Optimizer, bool]:
         from trueval.models.optim import build_optimizer
@@ -363,6 +373,7 @@ class HandWritten:
         return torch.autocast(self.device.type, dtype=self.autocast)
 
     def run(self, epochs: int, seed: int, **_: Any) -> dict[str, Any]:
+        torch.backends.cudnn.benchmark = self.cudnn_benchmark
         torch.manual_seed(seed)
         net, forward, optimizer, channels_last = self._build()
         generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -483,8 +494,10 @@ def stage_resnet18(s: Setup, compiled: bool) -> dict[str, Any]:
     mode = "compiled" if compiled else "eager"
     template = Template(cfg, dm, f"template_{mode}")
     hand = HandWritten(cfg, dm, s.device, compile_net=compiled, validate=False, label=f"hand_{mode}")
-    res = interleave([template, hand], s, warmup=1, measure=1 if s.smoke else 2)
-    out: dict[str, Any] = {"mode": mode, "overrides": over, "batch_size": int(cfg.data.batch_size),
+    order = [hand, template] if s.first == "hand" else [template, hand]
+    res = interleave(order, s, warmup=1, measure=1 if s.smoke else 2)
+    out: dict[str, Any] = {"mode": mode, "first": order[0].label, "cudnn_benchmark": hand.cudnn_benchmark,
+                           "overrides": over, "batch_size": int(cfg.data.batch_size),
                            "train_samples": len(dm.sets["train"]),
                            "precision": str(cfg.trainer.precision), **res,
                            "ratio": ratio(res[template.label]["median_s"], res[hand.label]["median_s"])}
@@ -593,6 +606,78 @@ def stage_speedrun(s: Setup) -> dict[str, Any]:
         out["min_test_acc"] = min(r["test_acc"] for r in out["runs"])
         out["reached_90"] = out["mean_test_acc"] >= TARGETS["speedrun_accuracy_min"]
         out["time_to_90_s"] = out["mean_train_s"] if out["reached_90"] else None
+    return out
+
+
+# host-side calls that wait for the GPU (or copy a value back to the host)
+SYNC_NAMES = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize",
+              "aten::_local_scalar_dense", "aten::item", "aten::nonzero")
+
+
+def _device_us(event: Any) -> float:
+    # torch >= 2.4 says "device"; older versions said "cuda"
+    return float(getattr(event, "self_device_time_total", None) or getattr(event, "self_cuda_time_total", 0) or 0)
+
+
+def summarize_profile(prof: Any, top: int = 12) -> dict[str, Any]:
+    """Kernel time and launches, host synchronisations, and the busiest kernels and host ops."""
+    from torch.autograd import DeviceType
+
+    events = list(prof.key_averages())
+    kernels = [e for e in events if e.device_type == DeviceType.CUDA]
+    host = [e for e in events if e.device_type != DeviceType.CUDA]
+    by_name = {e.key: e for e in host}
+    return {
+        "kernel_s": sum(_device_us(e) for e in kernels) / 1e6,
+        "kernel_count": sum(e.count for e in kernels),
+        "launches": sum(by_name[n].count for n in ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel",
+                                                   "cuLaunchKernelEx") if n in by_name),
+        "host_syncs": {n: by_name[n].count for n in SYNC_NAMES if n in by_name},
+        "memcpy": {n: by_name[n].count for n in ("cudaMemcpyAsync", "cudaMemcpy") if n in by_name},
+        "top_kernels": [{"name": e.key[:120], "count": e.count, "s": _device_us(e) / 1e6}
+                        for e in sorted(kernels, key=_device_us, reverse=True)[:top]],
+        "top_host_ops": [{"name": e.key[:120], "count": e.count, "self_cpu_s": e.self_cpu_time_total / 1e6}
+                         for e in sorted(host, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]],
+        "host_ops": {e.key[:120]: [e.count, e.self_cpu_time_total / 1e6] for e in host},
+    }
+
+
+def stage_profile(s: Setup) -> dict[str, Any]:
+    """One ResNet-18 epoch of the template and of the hand-written loop under torch.profiler.
+
+    Each contender first runs one unprofiled epoch (autotuning, allocator warm-up); the profiled
+    run then builds its objects again and trains one epoch, so Trainer set-up is inside the
+    profile: compare the kernel time and the per-step counts, not the totals of host ops.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    cfg = compose(resnet18_config(s))
+    dm = setup_datamodule(cfg)
+    template = Template(cfg, dm, "template_eager")
+    hand = HandWritten(cfg, dm, s.device, compile_net=False, validate=False, label="hand_eager")
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if s.device.type == "cuda" else [])
+    steps = math.ceil(len(dm.sets["train"]) / hand.batch_size)
+    out: dict[str, Any] = {"steps_per_epoch": steps}
+    for c in (template, hand):
+        c.run(1, 0)
+        with profile(activities=activities) as prof:
+            r = c.run(1, 1)
+        summary = summarize_profile(prof)
+        summary["epoch_s_under_profiler"] = r["epoch_s"][0]
+        summary["kernel_s_per_step"] = summary["kernel_s"] / steps
+        out[c.label] = summary
+        say(f"  profile {c.label}: epoch {r['epoch_s'][0]:.3f} s, kernels {summary['kernel_s']:.3f} s "
+            f"({summary['kernel_count']}), syncs {summary['host_syncs']}")
+    t, h = out[template.label], out[hand.label]
+    out["extra_kernel_s"] = t["kernel_s"] - h["kernel_s"]
+    out["extra_kernel_count"] = t["kernel_count"] - h["kernel_count"]
+    # the host ops the template spends more time in than the hand loop (set-up included)
+    extra = {name: (count - h["host_ops"].get(name, [0, 0.0])[0], sec - h["host_ops"].get(name, [0, 0.0])[1])
+             for name, (count, sec) in t["host_ops"].items()}
+    out["extra_host_ops"] = [{"name": n, "extra_count": c, "extra_self_cpu_s": x}
+                             for n, (c, x) in sorted(extra.items(), key=lambda kv: kv[1][1], reverse=True)[:20]]
+    for c in (t, h):
+        c.pop("host_ops")
     return out
 
 
@@ -776,6 +861,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    "overrides (default: %(default)s); empty for none")
     p.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak, if not in the table")
     p.add_argument("--smoke", action="store_true", help="CPU, bundled digits, tiny runs: checks the code paths")
+    p.add_argument("--first", choices=("template", "hand"), default="template",
+                   help="which ResNet-18 contender runs first in the process (pays the CUDA/cuDNN warm-up)")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides for every template config")
     return p.parse_args(argv)
 
@@ -813,7 +900,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mnist_root, cifar_root = prepare_mnist(data_dir, work), prepare_cifar10(data_dir, work)
     s = Setup(smoke=args.smoke, device=device, work=work, cifar_root=cifar_root, mnist_root=mnist_root,
               budget_s=args.budget, repeats=args.repeats, seeds=args.seeds,
-              peak_tflops=peak_for(device, args.peak_tflops), extra=list(args.overrides))
+              peak_tflops=peak_for(device, args.peak_tflops), extra=list(args.overrides), first=args.first)
     report: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)",
         "torch": torch.__version__, "python": platform.python_version(), "smoke": args.smoke,
@@ -833,9 +920,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "speedrun": (lambda: stage_speedrun(s), 45.0),
         "resnet18_compiled": (lambda: stage_resnet18(s, compiled=True), 60.0),
         "phases": (lambda: stage_phases(s), 60.0),
+        "profile": (lambda: stage_profile(s), 30.0),
     }
     keys = {"resnet18": "resnet18_eager", "mlp": "mlp_mnist", "loaders": "loaders", "speedrun": "speedrun",
-            "resnet18_compiled": "resnet18_compiled", "phases": "phases"}
+            "resnet18_compiled": "resnet18_compiled", "phases": "phases", "profile": "profile"}
     for name in [n.strip() for n in args.stages.split(",") if n.strip()]:
         if name not in stages:
             raise SystemExit(f"unknown stage {name!r}; choose from {', '.join(stages)}")
