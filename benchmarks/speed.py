@@ -276,7 +276,7 @@ class Template:
         self.cfg, self.dm, self.label = cfg, dm, label
 
     def run(self, epochs: int, seed: int, *, trainer_overrides: dict[str, Any] | None = None,
-            test: bool = False) -> dict[str, Any]:
+            test: bool = False, extra_callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         import pytorch_lightning as pl
 
         from trueval.tasks.builders import (accelerator_is_cuda, build_callbacks, build_loggers, build_module,
@@ -287,7 +287,7 @@ class Template:
         module = build_module(self.cfg, self.dm, str(self.cfg.paths.output_dir), cuda)
         device = torch.device("cuda") if cuda else torch.device("cpu")
         clock = make_epoch_clock(device)
-        callbacks = build_callbacks(self.cfg.get("callbacks")) + [clock]
+        callbacks = build_callbacks(self.cfg.get("callbacks")) + [clock, *extra_callbacks]
         over = {"enable_model_summary": False, **(trainer_overrides or {})}
         if epochs:
             over.update(max_epochs=epochs, min_epochs=epochs)
@@ -338,6 +338,7 @@ class HandWritten:
         # the Trainer sets this process-wide flag from trainer.benchmark; the hand loop must run under
         # the same setting whichever contender runs first
         self.cudnn_benchmark = bool(cfg.trainer.get("benchmark") or False)
+        self.step_hook: Callable[[], None] | None = None  # called after every optimizer step (profiling)
 
     def _build(self) -> tuple[torch.nn.Module, Callable, torch.optim.Optimizer, bool]:
         from trueval.models.optim import build_optimizer
@@ -397,6 +398,8 @@ class HandWritten:
                 optimizer.step()
                 loss_sum += loss.detach()
                 correct += (logits.argmax(1) == y).sum()
+                if self.step_hook is not None:
+                    self.step_hook()
             val_correct = torch.zeros((), dtype=torch.long, device=self.device)
             if self.validate:
                 net.eval()
@@ -624,8 +627,11 @@ def summarize_profile(prof: Any, top: int = 12) -> dict[str, Any]:
     from torch.autograd import DeviceType
 
     events = list(prof.key_averages())
-    kernels = [e for e in events if e.device_type == DeviceType.CUDA]
     host = [e for e in events if e.device_type != DeviceType.CUDA]
+    # a record_function range (Lightning's "Optimizer.step#SGD.step" spans forward and backward)
+    # is mirrored on the GPU timeline under the same name: not a kernel
+    annotations = {e.key for e in host}
+    kernels = [e for e in events if e.device_type == DeviceType.CUDA and e.key not in annotations]
     by_name = {e.key: e for e in host}
     return {
         "kernel_s": sum(_device_us(e) for e in kernels) / 1e6,
@@ -642,14 +648,78 @@ def summarize_profile(prof: Any, top: int = 12) -> dict[str, Any]:
     }
 
 
-def stage_profile(s: Setup) -> dict[str, Any]:
-    """One ResNet-18 epoch of the template and of the hand-written loop under torch.profiler.
+def step_callback(hook: Callable[[int], None]) -> Any:
+    """A Lightning callback that calls ``hook(batch_idx)`` after every training batch."""
+    import pytorch_lightning as pl
 
-    Each contender first runs one unprofiled epoch (autotuning, allocator warm-up); the profiled
-    run then builds its objects again and trains one epoch, so Trainer set-up is inside the
-    profile: compare the kernel time and the per-step counts, not the totals of host ops.
+    class StepHook(pl.Callback):
+        def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+            hook(batch_idx)
+
+    return StepHook()
+
+
+def profiled_steps(c: Any, steps: int, activities: list[Any]) -> dict[str, Any]:
+    """Profile the middle of one epoch of contender ``c`` (skipping its first steps)."""
+    from torch.profiler import profile, schedule
+
+    wait, warmup, active = (10, 5, 40) if steps >= 60 else (0, 0, steps)
+    with profile(activities=activities, schedule=schedule(wait=wait, warmup=warmup, active=active)) as prof:
+        if isinstance(c, HandWritten):
+            c.step_hook = prof.step
+            try:
+                c.run(1, 1)
+            finally:
+                c.step_hook = None
+        else:
+            c.run(1, 1, extra_callbacks=[step_callback(lambda _i: prof.step())])
+    summary = summarize_profile(prof)
+    summary["profiled_steps"] = active
+    for key in ("kernel_s", "kernel_count", "launches"):
+        summary[f"{key}_per_step"] = summary[key] / active
+    summary["host_syncs_per_step"] = sum(summary["host_syncs"].values()) / active
+    return summary
+
+
+def sync_sites(c: Any, first: int = 10, last: int = 20, top: int = 10) -> list[dict[str, Any]]:
+    """Where the template waits for the GPU: torch's sync debug mode over batches [first, last).
+
+    Each synchronising call warns; the Python stack of each warning is recorded and counted.
     """
-    from torch.profiler import ProfilerActivity, profile
+    import traceback
+
+    counts: dict[str, int] = {}
+
+    def record(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        frames = [f for f in traceback.extract_stack()[:-1] if "warnings" not in f.filename]
+        site = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames[-6:]))
+        counts[site] = counts.get(site, 0) + 1
+
+    def toggle(batch_idx: int) -> None:
+        if batch_idx + 1 == first:
+            torch.cuda.set_sync_debug_mode("warn")
+        elif batch_idx + 1 == last:
+            torch.cuda.set_sync_debug_mode("default")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = record
+        try:
+            c.run(1, 2, extra_callbacks=[step_callback(toggle)])
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return [{"site": k, "per_step": v / (last - first)}
+            for k, v in sorted(counts.items(), key=lambda kv: kv[1], reverse=True)[:top]]
+
+
+def stage_profile(s: Setup) -> dict[str, Any]:
+    """The middle of one ResNet-18 epoch of the template and of the hand-written loop under torch.profiler.
+
+    Each contender first runs one unprofiled epoch (autotuning, allocator warm-up); then steps
+    11-15 of the next epoch warm the profiler and steps 16-55 are recorded (per-step figures).
+    On CUDA, the template's host synchronisations are then traced to their Python call sites.
+    """
+    from torch.profiler import ProfilerActivity
 
     cfg = compose(resnet18_config(s))
     dm = setup_datamodule(cfg)
@@ -660,24 +730,25 @@ def stage_profile(s: Setup) -> dict[str, Any]:
     out: dict[str, Any] = {"steps_per_epoch": steps}
     for c in (template, hand):
         c.run(1, 0)
-        with profile(activities=activities) as prof:
-            r = c.run(1, 1)
-        summary = summarize_profile(prof)
-        summary["epoch_s_under_profiler"] = r["epoch_s"][0]
-        summary["kernel_s_per_step"] = summary["kernel_s"] / steps
+        summary = profiled_steps(c, steps, activities)
         out[c.label] = summary
-        say(f"  profile {c.label}: epoch {r['epoch_s'][0]:.3f} s, kernels {summary['kernel_s']:.3f} s "
-            f"({summary['kernel_count']}), syncs {summary['host_syncs']}")
+        say(f"  profile {c.label}: per step kernels {summary['kernel_s_per_step'] * 1e3:.2f} ms "
+            f"({summary['kernel_count_per_step']:.0f}), host syncs {summary['host_syncs_per_step']:.2f}")
     t, h = out[template.label], out[hand.label]
-    out["extra_kernel_s"] = t["kernel_s"] - h["kernel_s"]
-    out["extra_kernel_count"] = t["kernel_count"] - h["kernel_count"]
-    # the host ops the template spends more time in than the hand loop (set-up included)
-    extra = {name: (count - h["host_ops"].get(name, [0, 0.0])[0], sec - h["host_ops"].get(name, [0, 0.0])[1])
+    out["extra_kernel_ms_per_step"] = (t["kernel_s_per_step"] - h["kernel_s_per_step"]) * 1e3
+    out["extra_kernels_per_step"] = t["kernel_count_per_step"] - h["kernel_count_per_step"]
+    # the host ops the template spends more time in than the hand loop, per step
+    n_t, n_h = t["profiled_steps"], h["profiled_steps"]
+    extra = {name: (count / n_t - h["host_ops"].get(name, [0, 0.0])[0] / n_h,
+                    sec / n_t - h["host_ops"].get(name, [0, 0.0])[1] / n_h)
              for name, (count, sec) in t["host_ops"].items()}
-    out["extra_host_ops"] = [{"name": n, "extra_count": c, "extra_self_cpu_s": x}
-                             for n, (c, x) in sorted(extra.items(), key=lambda kv: kv[1][1], reverse=True)[:20]]
+    out["extra_host_ops_per_step"] = [{"name": n, "extra_count": c, "extra_self_cpu_ms": x * 1e3}
+                                      for n, (c, x) in sorted(extra.items(), key=lambda kv: kv[1][1], reverse=True)[:20]]
     for c in (t, h):
         c.pop("host_ops")
+    if s.device.type == "cuda":
+        out["template_sync_sites"] = sync_sites(template)
+        say(f"  template sync sites: {out['template_sync_sites'][:3]}")
     return out
 
 
