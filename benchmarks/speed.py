@@ -664,7 +664,7 @@ def profiled_steps(c: Any, steps: int, activities: list[Any]) -> dict[str, Any]:
     from torch.profiler import profile, schedule
 
     wait, warmup, active = (10, 5, 40) if steps >= 60 else (0, 0, steps)
-    with profile(activities=activities, schedule=schedule(wait=wait, warmup=warmup, active=active)) as prof:
+    with profile(activities=activities, schedule=schedule(wait=wait, warmup=warmup, active=active, repeat=1), acc_events=True) as prof:
         if isinstance(c, HandWritten):
             c.step_hook = prof.step
             try:
@@ -681,35 +681,60 @@ def profiled_steps(c: Any, steps: int, activities: list[Any]) -> dict[str, Any]:
     return summary
 
 
-def sync_sites(c: Any, first: int = 10, last: int = 20, top: int = 10) -> list[dict[str, Any]]:
-    """Where the template waits for the GPU: torch's sync debug mode over batches [first, last).
+HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy")
+HOST_TO_DEVICE = ("tensor", "as_tensor", "asarray")
 
-    Each synchronising call warns; the Python stack of each warning is recorded and counted.
+
+def device_crossings(c: Any, first: int = 10, last: int = 20, top: int = 12) -> list[dict[str, Any]]:
+    """Where the template moves data between host and device during batches [first, last).
+
+    A torch-function mode sees every torch call made from Python and records, with its call
+    site, each one that reads a device value on the host (a synchronisation) or copies host data
+    to the device (a blocking copy from pageable memory): the per-step work a hand-written loop
+    does not do. torch's sync debug mode would miss explicit stream synchronisations, and the
+    profiler's stacks are empty for ops on this torch, hence this.
     """
     import traceback
 
-    counts: dict[str, int] = {}
+    from torch.overrides import TorchFunctionMode
 
-    def record(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-        frames = [f for f in traceback.extract_stack()[:-1] if "warnings" not in f.filename]
-        site = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames[-6:]))
-        counts[site] = counts.get(site, 0) + 1
+    sites: dict[tuple[str, str], int] = {}
+
+    class Crossings(TorchFunctionMode):
+        active = False
+
+        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            if self.active:
+                name = getattr(func, "__name__", str(func))
+                src = args[0] if args and isinstance(args[0], torch.Tensor) else None
+                kind = None
+                if src is not None and src.device.type != "cpu" and name in HOST_READS:
+                    kind = f"device->host {name}"
+                elif isinstance(out, torch.Tensor) and src is not None and out.device != src.device:
+                    kind = f"{src.device.type}->{out.device.type} {name}"
+                elif (name in HOST_TO_DEVICE and src is None and isinstance(out, torch.Tensor)
+                      and out.device.type != "cpu"):
+                    kind = f"host->device {name}"
+                elif name == "copy_" and len(args) > 1 and isinstance(args[1], torch.Tensor) \
+                        and args[0].device != args[1].device:
+                    kind = f"{args[1].device.type}->{args[0].device.type} copy_"
+                if kind:
+                    frames = [f for f in traceback.extract_stack()[:-1]
+                              if "/torch/overrides" not in f.filename and "speed.py" not in f.filename]
+                    site = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames[-6:]))
+                    sites[kind, site] = sites.get((kind, site), 0) + 1
+            return out
+
+    mode = Crossings()
 
     def toggle(batch_idx: int) -> None:
-        if batch_idx + 1 == first:
-            torch.cuda.set_sync_debug_mode("warn")
-        elif batch_idx + 1 == last:
-            torch.cuda.set_sync_debug_mode("default")
+        mode.active = first <= batch_idx + 1 < last
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = record
-        try:
-            c.run(1, 2, extra_callbacks=[step_callback(toggle)])
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-    return [{"site": k, "per_step": v / (last - first)}
-            for k, v in sorted(counts.items(), key=lambda kv: kv[1], reverse=True)[:top]]
+    with mode:
+        c.run(1, 2, extra_callbacks=[step_callback(toggle)])
+    return [{"kind": k, "site": site, "per_step": n / (last - first)}
+            for (k, site), n in sorted(sites.items(), key=lambda kv: kv[1], reverse=True)[:top]]
 
 
 def stage_profile(s: Setup) -> dict[str, Any]:
@@ -746,9 +771,9 @@ def stage_profile(s: Setup) -> dict[str, Any]:
                                       for n, (c, x) in sorted(extra.items(), key=lambda kv: kv[1][1], reverse=True)[:20]]
     for c in (t, h):
         c.pop("host_ops")
-    if s.device.type == "cuda":
-        out["template_sync_sites"] = sync_sites(template)
-        say(f"  template sync sites: {out['template_sync_sites'][:3]}")
+    out["template_device_crossings"] = device_crossings(template)
+    for row in out["template_device_crossings"][:6]:
+        say(f"  {row['kind']} x{row['per_step']:.1f}/step: {row['site']}")
     return out
 
 

@@ -160,14 +160,17 @@ def main() -> None:
         common += ["data=mnist", f"data.data_dir={data_dir}", "trainer=gpu"]
     common += list(args.overrides)
     warm_seconds = warm_cache(common, args.out)
-    results = [run_sweep(mode, grid, common, args.out) for mode in args.modes.split(",")]
-    by_mode = {r["mode"]: r for r in results}
+    results: list[dict] = []
     report = {"environment": environment(), "epochs": args.epochs, "grid": grid, "common": common,
               "cache_warm_up_seconds": warm_seconds, "results": results}
-    if "basic" in by_mode:
-        for r in results:
-            r["speedup_vs_basic"] = round(by_mode["basic"]["wall_seconds"] / r["wall_seconds"], 2)
-    (args.out / "sweep_throughput.json").write_text(json.dumps(report, indent=2))
+    for mode in args.modes.split(","):
+        results.append(run_sweep(mode, grid, common, args.out))
+        # written after every mode: a run cut short by a time limit keeps the modes it finished
+        by_mode = {r["mode"]: r for r in results}
+        if "basic" in by_mode:
+            for r in results:
+                r["speedup_vs_basic"] = round(by_mode["basic"]["wall_seconds"] / r["wall_seconds"], 2)
+        (args.out / "sweep_throughput.json").write_text(json.dumps(report, indent=2))
     print()
     for r in results:
         print(f"{r['mode']:>6}: {r['ok']}/{r['trials']} ok, {r['wall_seconds']:7.1f} s, {r['trials_per_hour']:7.1f} trials/h, "
