@@ -1,6 +1,6 @@
-"""The audit imports only what it uses: no Lightning, timm or matplotlib ever, and on a warm run
-(a cached verdict) not even torch. Importing Lightning alone took 5 s of a 10 s warm audit of
-CIFAR-10; checked in a fresh interpreter, where sys.modules cannot be faked."""
+"""The audit (classification and YOLO) imports only what it uses: no Lightning, timm or matplotlib
+ever, and on a warm run (a cached verdict) not even torch. Importing Lightning alone took 5 s of a
+10 s warm audit of CIFAR-10; checked in a fresh interpreter, where sys.modules cannot be faked."""
 
 from __future__ import annotations
 
@@ -40,9 +40,9 @@ def _folder(root: Path) -> None:
                 Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(folder / f"{split}{k}{i}.png")
 
 
-def _audit(tmp_path: Path, root: Path, run: str) -> dict:
-    args = ["data=imagefolder", f"data.root={root}", f"paths.cache_dir={tmp_path / 'cache'}",
-            f"paths.log_dir={tmp_path / 'logs'}", f"hydra.run.dir={tmp_path / run}"]
+def _audit(tmp_path: Path, data: list[str], run: str) -> dict:
+    args = [*data, f"paths.cache_dir={tmp_path / 'cache'}", f"paths.log_dir={tmp_path / 'logs'}",
+            f"hydra.run.dir={tmp_path / run}"]
     out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     line = [x for x in out.stdout.splitlines() if x.startswith("PROBE ")]
@@ -53,8 +53,22 @@ def _audit(tmp_path: Path, root: Path, run: str) -> dict:
 @pytest.mark.slow
 def test_audit_imports_no_lightning_and_warm_no_torch(tmp_path: Path) -> None:
     _folder(tmp_path / "images")
-    cold = _audit(tmp_path, tmp_path / "images", "cold")
+    data = ["data=imagefolder", f"data.root={tmp_path / 'images'}"]
+    cold = _audit(tmp_path, data, "cold")
     assert cold["code"] == 0
     assert not {"pytorch_lightning", "lightning_fabric", "torchmetrics", "timm", "matplotlib"} & set(cold["heavy"])
-    warm = _audit(tmp_path, tmp_path / "images", "warm")
+    warm = _audit(tmp_path, data, "warm")
+    assert warm == {"code": 0, "heavy": []}
+
+
+@pytest.mark.slow
+def test_yolo_audit_imports_no_lightning_and_warm_no_torch(tmp_path: Path) -> None:
+    from trueval.data.detection.synthetic import write_synthetic_yolo
+
+    yaml_path = write_synthetic_yolo(tmp_path / "yolo", counts={"train": 4, "val": 2, "test": 2}, size=32)
+    data = ["data=yolo", f"data.yaml_path={yaml_path}"]
+    cold = _audit(tmp_path, data, "cold")
+    assert cold["code"] == 0
+    assert not {"pytorch_lightning", "lightning_fabric", "torchmetrics", "timm", "matplotlib"} & set(cold["heavy"])
+    warm = _audit(tmp_path, data, "warm")
     assert warm == {"code": 0, "heavy": []}

@@ -450,18 +450,21 @@ _LIGHTNING: dict[tuple[str, str], type] = {}
 
 
 def lightning_classes(module: str, name: str, plain: Mapping[str, type]) -> type:
-    """A dataset module's ``__getattr__``: ``plain[name]`` (a ``ClassificationData``) with
-    ``pl.LightningDataModule`` mixed in, made once, on first use, under the module and name the
-    configs' ``_target_`` gives (so Hydra finds it and pickle finds it again). Importing a dataset
-    module therefore imports no Lightning: the audit builds the plain class (``plain_class``)."""
+    """A dataset module's ``__getattr__``: ``plain[name]`` (a Lightning-free data class: a
+    ``ClassificationData``, or ``YoloData``) with ``pl.LightningDataModule`` mixed in, made once, on
+    first use, under the module and name the configs' ``_target_`` gives (so Hydra finds it and
+    pickle finds it again). Importing a dataset module therefore imports no Lightning: the audit
+    builds the plain class (``plain_class``). A classification dataset's class also derives from
+    ``ClassificationDataModule``."""
     if name not in plain:
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
     if (module, name) not in _LIGHTNING:
         import pytorch_lightning as pl
 
         base = plain[name]
-        lightning = (pl.LightningDataModule if base is ClassificationData
-                     else lightning_classes(__name__, "ClassificationDataModule", LIGHTNING_FREE))
+        lightning = (lightning_classes(__name__, "ClassificationDataModule", LIGHTNING_FREE)
+                     if issubclass(base, ClassificationData) and base is not ClassificationData
+                     else pl.LightningDataModule)
         _LIGHTNING[module, name] = type(name, (base, lightning), {"__module__": module, "__qualname__": name,
                                                                  "__doc__": base.__doc__})
     return _LIGHTNING[module, name]

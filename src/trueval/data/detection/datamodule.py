@@ -15,28 +15,34 @@ import shutil
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import pytorch_lightning as pl
-import torch
 from PIL import Image
-from torch.utils.data import DataLoader
 
-from trueval.data.detection.dataset import DetectionDataset, detection_collate
+from trueval.data.detection.augment_options import RESIZE_MODES, check_augment
 from trueval.data.detection.labels import (ImageLabels, LabelProblem, POLICIES, apply_label_policy,
                                            find_orphan_labels, read_split_labels)
 from trueval.data.detection.report import data_report, print_report
-from trueval.data.detection.transforms import RESIZE_MODES, build_detection_transform, check_augment
 from trueval.data.detection.yolo_yaml import SPLIT_KEYS, YoloSpec, label_path_for, load_yolo_yaml, resolve_split
 from trueval.core.samples import SampleSet, resolve
 from trueval.core.errors import UserError
 
+if TYPE_CHECKING:  # imported where used: reading splits and the gate need no torch
+    from torch.utils.data import DataLoader
+
+    from trueval.data.detection.dataset import DetectionDataset
+
 log = logging.getLogger("trueval")
 
 
-class YoloDataModule(pl.LightningDataModule):
-    """Train/val/test splits of a YOLO dataset yaml, gated for leaks before training."""
+class YoloData:
+    """Train/val/test splits of a YOLO dataset yaml, gated for leaks before training.
+
+    Lightning-free, so that building one (the audit does nothing more) imports neither Lightning
+    nor torch: ``trueval.data.detection.YoloDataModule``, the same class with
+    ``pl.LightningDataModule`` mixed in, is made on first use (``trueval.data.base.lightning_classes``).
+    """
 
     task = "detection"
 
@@ -286,10 +292,18 @@ class YoloDataModule(pl.LightningDataModule):
         """The Dataset of one split; the training split is augmented unless told otherwise."""
         items = self.split_items(split)
         augment = split == "train" if train_transforms is None else train_transforms
+        from trueval.data.detection.dataset import DetectionDataset
+        from trueval.data.detection.transforms import build_detection_transform
+
         transform = build_detection_transform(self.image_size, self.resize, self.augment, train=augment)
         return DetectionDataset(items, transform)
 
     def _loader(self, split: str) -> DataLoader:
+        import torch
+        from torch.utils.data import DataLoader
+
+        from trueval.data.detection.dataset import detection_collate
+
         train = split == "train"
         workers = self._workers()
         return DataLoader(
