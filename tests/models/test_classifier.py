@@ -123,3 +123,29 @@ def test_translate_tta_averages_the_original_and_shifted_views() -> None:
         assert not torch.allclose(expected, flip_mean(x), atol=1e-3)  # the shifted views do change the result
         model.tta_translate = 0
         assert torch.allclose(model._eval_logits(x), flip_mean(x), atol=1e-6)
+
+
+class StepOutputs(pl.Callback):
+    """Every training step's loss, predictions and targets, recomputed from what the step saw."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+        self.losses.append(float(outputs["loss"]))
+
+
+@pytest.mark.parametrize("flush_steps", [1, 4, 64])
+def test_training_metrics_of_an_epoch_cover_every_step(flush_steps: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loss and accuracy kept per step and folded in every FLUSH_STEPS steps (and at the epoch's
+    end) are the mean over all 13 steps of the epoch, whatever the flush interval."""
+    monkeypatch.setattr(ClassifierModule, "FLUSH_STEPS", flush_steps)
+    model, recorder = module(1), StepOutputs()
+    trainer = fit(model, 1, epochs=1, callbacks=[recorder])
+    assert len(recorder.losses) == 13 and model._train_steps == []
+    assert float(trainer.callback_metrics["train/loss"]) == pytest.approx(sum(recorder.losses) / 13, rel=1e-5)
+    reference = module(1)  # the same seed and data: its one-update-per-step accuracy must match
+    reference.FLUSH_STEPS = 1
+    other = fit(reference, 1, epochs=1)
+    assert float(trainer.callback_metrics["train/acc"]) == pytest.approx(float(other.callback_metrics["train/acc"]))
+    assert 0.0 < float(trainer.callback_metrics["train/acc"]) < 1.0
