@@ -25,7 +25,7 @@ from trueval.integrity.fingerprints import THUMB
 
 PIXEL_GRID = 8
 BISPECTRUM_RADIUS = 4  # frequencies |k| <= 4 cycles per image
-_CHUNK = 2048
+_CHUNK = 512  # images per chunk: 512 measured 1.3x faster than 2048 (temporaries stay in cache)
 RETRIEVAL_DIMS = 64  # whitened PCA dimensions the neighbour search works in
 
 
