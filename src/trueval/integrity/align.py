@@ -42,17 +42,29 @@ def initial_theta(scale: torch.Tensor, flip: torch.Tensor, dy: torch.Tensor, dx:
 def warp(images: torch.Tensor, theta: torch.Tensor, margin: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(n, H, W) images of b resampled onto a's grid, and where a's pixel has a source inside b at
     least ``margin`` pixels from b's edges and lies that far from a's own edges."""
-    n, h, w = images.shape
+    (out,), inside = warp_stacks([images], theta, margin)
+    return out, inside
+
+
+def warp_stacks(stacks: list[torch.Tensor], theta: torch.Tensor,
+                margin: float = 0.0) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """``warp`` of several (n, H, W) stacks by the same maps: one sampling grid, one grid_sample over
+    the stacks as channels (each channel is resampled exactly as on its own, with the same weights:
+    the same values as separate calls, at a fraction of the cost on small images)."""
+    n, h, w = stacks[0].shape
     grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
-    out = F.grid_sample(images[:, None], grid, mode="bilinear", padding_mode="border", align_corners=False)[:, 0]
-    limit = torch.tensor([1.0 - 2.0 * margin / w, 1.0 - 2.0 * margin / h], device=images.device)
-    inside = (grid.abs() <= limit).all(-1)
+    x = stacks[0][:, None] if len(stacks) == 1 else torch.stack(stacks, 1)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    limit = torch.tensor([1.0 - 2.0 * margin / w, 1.0 - 2.0 * margin / h], device=theta.device)
+    # per coordinate rather than ``(grid.abs() <= limit).all(-1)``: the same mask, without a
+    # reduction over a last axis of two (that alone took a tenth of the refinement's time)
+    inside = (grid[..., 0].abs() <= limit[0]) & (grid[..., 1].abs() <= limit[1])
     if margin > 0:
-        ry, rx = torch.arange(h, device=images.device) + 0.5, torch.arange(w, device=images.device) + 0.5
+        ry, rx = torch.arange(h, device=theta.device) + 0.5, torch.arange(w, device=theta.device) + 0.5
         ys = (ry >= margin) & (ry <= h - margin)
         xs = (rx >= margin) & (rx <= w - margin)
         inside = inside & ys[:, None] & xs[None, :]
-    return out, inside
+    return [o.contiguous() for o in out.unbind(1)], inside
 
 
 def _gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,8 +96,7 @@ def refine(pyramid: list[tuple[torch.Tensor, torch.Tensor]], mask_a: torch.Tenso
     theta = theta.clone()
     for ia, ib in pyramid:
         for _ in range(steps):
-            bw, inside = warp(ib, theta, margin)
-            mb, _ = warp(mask_b, theta)
+            (bw, mb), inside = warp_stacks([ib, mask_b], theta, margin)
             m = mask_a * inside.float() * (mb > 0.99).float()
             count = m.sum((1, 2), keepdim=True).clamp(min=1.0)
             an, _ = _normalise(ia, m, count)
@@ -93,7 +104,8 @@ def refine(pyramid: list[tuple[torch.Tensor, torch.Tensor]], mask_a: torch.Tenso
             gx, gy = _gradients(bw)
             # d(warped b)/d(update) for u -> u + D u + d with D = [[z + c, -r], [r, z - c]]: zoom z,
             # rotation r, stretch c of one image axis against the other, no shear (a copy's changes)
-            jac = torch.stack([gx * ux + gy * uy, gy * ux - gx * uy, gx * ux - gy * uy, gx, gy], 1)  # n, 5, h, w
+            gxx, gyy = gx * ux, gy * uy  # each product once (the zoom and the stretch share them)
+            jac = torch.stack([gxx + gyy, gy * ux - gx * uy, gxx - gyy, gx, gy], 1)  # n, 5, h, w
             jm = jac * m[:, None]
             jmean = jm.sum((2, 3), keepdim=True) / count[:, None]
             jn = ((jac - jmean) * m[:, None] / std[:, None]).reshape(n, 5, -1)

@@ -285,10 +285,24 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     swap = a > b
     a, b = np.where(swap, b, a), np.where(swap, a, b)
     scale = np.where(swap, 1.0 / scale, scale)
-    key = np.stack([a, b, flip.astype(np.int64), np.round(np.log(scale) * 1e4).astype(np.int64),
-                    aligned.astype(np.int64)], 1)
-    _, uniq = np.unique(key, axis=0, return_index=True)
+    key = [a, b, flip.astype(np.int64), np.round(np.log(scale) * 1e4).astype(np.int64), aligned.astype(np.int64)]
+    uniq = _first_of_each(key)
     return a[uniq], b[uniq], flip[uniq], scale[uniq], aligned[uniq]
+
+
+def _first_of_each(columns: list[np.ndarray]) -> np.ndarray:
+    """Index of the first row holding each distinct key (rows of ``columns``), in the keys' sorted
+    order: what ``np.unique(np.stack(columns, 1), axis=0, return_index=True)[1]`` returns, by a stable
+    lexsort (np.unique's sort of rows as records took ~2 s for CIFAR-10's 1.4 million hypotheses)."""
+    if len(columns[0]) == 0:
+        return np.zeros(0, np.int64)
+    order = np.lexsort(columns[::-1])  # stable: equal keys keep their order, the first comes first
+    new = np.zeros(len(order), bool)
+    new[0] = True
+    for c in columns:
+        sorted_c = c[order]
+        new[1:] |= sorted_c[1:] != sorted_c[:-1]
+    return order[new]
 
 
 class _gpu_search:

@@ -266,7 +266,7 @@ class Verifier:
         # a rotated copy's fill corners: inpainted, and left out of every comparison
         corners = corner_fill(t)
         self.filled = inpaint(self.filled, corners)
-        self.valid = 1.0 - dilate(corners)
+        self.valid = 1.0 - dilate(corners > 0).float()  # 0/1 either way; booleans move less memory
         half = size // 2
         # band-pass and 2x2 average in one pair of matrix products per image
         pool = torch.zeros(half, size, device=self.device)
@@ -462,8 +462,7 @@ class Verifier:
 
     def _judge_affine(self, level: _Level, a, b, flip, theta, margin: float) -> torch.Tensor:
         ok = align.plausible(theta, flip, _REFINE_MAX_SCALE, _REFINE_MAX_ROTATION, _REFINE_MAX_STRETCH)
-        warped, inside = align.warp(level.images[b], theta, margin)
-        mb, _ = align.warp(level.masks[b], theta)
+        (warped, mb), inside = align.warp_stacks([level.images[b], level.masks[b]], theta, margin)
         mask = (mb > 0.99).float() * inside.float() * level.masks[a]
         score = self._judge(level, a, b, level.images[a], warped, mask, lambda x, r: align.warp(x, theta[r])[0],
                             n_ref=_REFINE_N_REF)

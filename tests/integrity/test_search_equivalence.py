@@ -1,0 +1,62 @@
+"""The near-duplicate search's faster forms give exactly what the plain forms gave: the verdict must
+not move when the search is made cheaper (the same pairs, the same scores bit for bit)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from trueval.integrity import align, ann
+from trueval.integrity.descriptors import corner_fill, dilate
+from trueval.integrity.near_duplicates import _first_of_each
+
+
+def test_first_of_each_is_np_unique_rows() -> None:
+    rng = np.random.default_rng(0)
+    columns = [rng.integers(0, 4, 3000) for _ in range(3)] + [rng.integers(-2, 2, 3000)]
+    _, expected = np.unique(np.stack(columns, 1), axis=0, return_index=True)
+    assert np.array_equal(_first_of_each(columns), expected)
+    assert len(_first_of_each([np.zeros(0, np.int64)] * 2)) == 0
+
+
+def test_warp_stacks_equals_one_warp_per_stack() -> None:
+    gen = torch.Generator().manual_seed(0)
+    images, masks = torch.rand(64, 16, 16, generator=gen) * 255, (torch.rand(64, 16, 16, generator=gen) > 0.3).float()
+    theta = torch.eye(2, 3).expand(64, 2, 3) + 0.1 * torch.randn(64, 2, 3, generator=gen)
+    (wi, wm), inside = align.warp_stacks([images, masks], theta, margin=1.25)
+    grid = torch.nn.functional.affine_grid(theta, [64, 1, 16, 16], align_corners=False)
+    for stack, warped in ((images, wi), (masks, wm)):
+        alone = torch.nn.functional.grid_sample(stack[:, None], grid, mode="bilinear", padding_mode="border",
+                                                align_corners=False)[:, 0]
+        assert torch.equal(alone, warped)
+    limit = torch.tensor([1.0 - 2.5 / 16, 1.0 - 2.5 / 16])
+    edge = (torch.arange(16) + 0.5 >= 1.25) & (torch.arange(16) + 0.5 <= 16 - 1.25)
+    expected = (grid.abs() <= limit).all(-1) & edge[:, None] & edge[None, :]
+    assert torch.equal(inside, expected)
+
+
+def test_corner_fill_grown_as_floats_or_booleans_alike() -> None:
+    gen = torch.Generator().manual_seed(1)
+    thumbs = torch.rand(32, 32, 32, generator=gen) * 255
+    thumbs[:, :6, :6] = 0  # black corners, as a rotation leaves
+    thumbs[::3, :, :4] = 3
+    dark = (thumbs <= 16).float()
+    seed = torch.zeros_like(dark)
+    seed[:, 0, :], seed[:, -1, :], seed[:, :, 0], seed[:, :, -1] = 1, 1, 1, 1
+    seed = seed * dark
+    for _ in range(8):
+        seed = dilate(seed) * dark
+    share = (torch.cat([thumbs[:, 0], thumbs[:, -1], thumbs[:, :, 0], thumbs[:, :, -1]], 1) <= 16).float().mean(1)
+    seed[~((share > 0) & (share <= 0.5))] = 0
+    assert torch.equal(corner_fill(thumbs), seed)
+
+
+def test_inverted_file_in_slot_blocks_is_unchanged(monkeypatch) -> None:
+    gen = torch.Generator().manual_seed(2)
+    base = torch.nn.functional.normalize(torch.randn(5000, 16, generator=gen), dim=1)
+    queries = torch.nn.functional.normalize(base[:600] + 0.05 * torch.randn(600, 16, generator=gen), dim=1)
+    exclude = torch.full((600,), -1, dtype=torch.long)
+    whole = ann._inverted_file(queries, base, exclude, 5, 4)
+    monkeypatch.setattr(ann, "_SLOT_BLOCK", 97)  # many blocks per cell
+    blocked = ann._inverted_file(queries, base, exclude, 5, 4)
+    assert torch.equal(whole[0], blocked[0]) and torch.equal(whole[1], blocked[1])
