@@ -51,7 +51,7 @@ def _assert_console_is_whole_and_quiet(output: str, record: dict) -> None:
 ])
 def test_bad_input_exits_nonzero_with_message(args: list[str], needle: str, tmp_path: Path) -> None:
     proc = run_cli("train.py", _logs(tmp_path) + args)
-    assert proc.returncode != 0
+    assert proc.returncode == 2  # a usage or data error, whether Hydra or trueval finds it
     output = proc.stdout + proc.stderr
     assert needle in output
     assert "Traceback" not in output, output[-2000:]
@@ -60,6 +60,15 @@ def test_bad_input_exits_nonzero_with_message(args: list[str], needle: str, tmp_
         record = json.loads(metrics.read_text())
         assert record["status"] == "failed" and needle.split("/")[-1] in (record["error"] or "") or \
             record["status"] == "failed"
+
+
+@pytest.mark.parametrize("args,needle", [(["no_such_key=1"], "no_such_key"), (["data=no_such_data"], "no_such_data")])
+def test_an_audit_command_line_that_does_not_compose_exits_2_not_the_leak_code(args: list[str], needle: str,
+                                                                                 tmp_path: Path) -> None:
+    """Hydra exits 1 on an override it cannot compose; for audit.py 1 means "leak found"."""
+    proc = run_cli("audit.py", _logs(tmp_path) + args)
+    assert proc.returncode == 2 and needle in proc.stdout + proc.stderr
+    assert not (tmp_path / "logs").exists() or not list((tmp_path / "logs").rglob("leak_report.json"))
 
 
 def test_eval_missing_checkpoint(tmp_path: Path) -> None:

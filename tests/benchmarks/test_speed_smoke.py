@@ -51,6 +51,9 @@ def test_smoke_mode_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     speedrun = report["speedrun"]
     assert len(speedrun["runs"]) == 2
     assert all(0.0 <= r["test_acc"] <= 1.0 and r["train_s"] > 0 for r in speedrun["runs"])
+    profile = report["profile"]
+    for who in ("template_eager", "hand_eager"):
+        assert profile[who]["profiled_steps"] >= 1 and profile[who]["top_host_ops"]
     assert "trueval speed" in proc.stdout  # the table was printed
 
 
@@ -168,3 +171,24 @@ def test_phases_appear_in_the_table_and_leave_the_verdicts_alone() -> None:
     assert [r[0] for r in rows] == ["6 speed-run command (cold cache)", "6 speed-run command (warm cache)"]
     assert "import 14.6" in rows[0][3]
     speed.verdicts(report)
+
+
+def test_device_crossings_are_traced_to_their_call_site() -> None:
+    """The profile stage's tracer names each host-to-device copy made inside the chosen batches (the
+    meta device stands in for a GPU) and nothing outside them."""
+    speed = load_speed()
+
+    class Contender:
+        def run(self, epochs: int, seed: int, extra_callbacks=()) -> None:  # noqa: ANN001
+            (hook,) = extra_callbacks
+            for i in range(30):
+                torch.ones(3).to("meta")  # one crossing per batch
+                if i == 12:
+                    torch.as_tensor(1.0, device="meta")  # one more, in batch 12 only
+                hook.on_train_batch_end(None, None, None, None, i)
+
+    rows = speed.device_crossings(Contender(), first=10, last=20)
+    by_kind = {r["kind"]: r for r in rows}
+    assert by_kind["cpu->meta to"]["per_step"] == 1.0
+    assert by_kind["host->device as_tensor"]["per_step"] == pytest.approx(0.1)
+    assert "run" in by_kind["cpu->meta to"]["site"]
