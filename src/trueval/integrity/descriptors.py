@@ -49,10 +49,15 @@ def zoom_levels(max_scale: float, step: float = 1.1) -> list[float]:
     return [max_scale ** (i / n) for i in range(n + 1)]
 
 
-@lru_cache(maxsize=32)
-def zoom_matrix(scale: float, size: int = THUMB) -> tuple[torch.Tensor, torch.Tensor]:
+_CPU = torch.device("cpu")
+
+
+@lru_cache(maxsize=64)
+def zoom_matrix(scale: float, size: int = THUMB, device: torch.device = _CPU) -> tuple[torch.Tensor, torch.Tensor]:
     """(size, size) bilinear resampling matrix magnifying about the centre by ``scale``, and which
-    output rows have a source (all of them when ``scale`` >= 1)."""
+    output rows have a source (all of them when ``scale`` >= 1); made once per device."""
+    if device != _CPU:
+        return tuple(t.to(device) for t in zoom_matrix(scale, size))  # type: ignore[return-value]
     out = torch.arange(size, dtype=torch.float64) + 0.5
     src = (out - size / 2) / scale + size / 2 - 0.5
     valid = (src >= -0.5) & (src <= size - 0.5)
@@ -72,7 +77,7 @@ def zoom(thumbs: torch.Tensor, scale: float) -> torch.Tensor:
     grid_sample); zooming out (``scale`` < 1) fills the new border with each image's mean."""
     if abs(scale - 1.0) < 1e-6:
         return thumbs
-    m, valid = (t.to(thumbs.device) for t in zoom_matrix(float(scale), thumbs.shape[-1]))
+    m, valid = zoom_matrix(float(scale), thumbs.shape[-1], thumbs.device)
     out = m @ thumbs @ m.T
     if bool(valid.all()):
         return out
@@ -80,11 +85,14 @@ def zoom(thumbs: torch.Tensor, scale: float) -> torch.Tensor:
     return out * inside + thumbs.mean((1, 2), keepdim=True) * (1 - inside)
 
 
-@lru_cache(maxsize=4)
-def _triples(radius: int, size: int) -> tuple[torch.Tensor, ...]:
+@lru_cache(maxsize=8)
+def _triples(radius: int, size: int, device: torch.device = _CPU) -> tuple[torch.Tensor, ...]:
     """The half-spectrum (rfft2) bins the triples use (flat indices) with the sign of their imaginary
     part (-1 where a bin stands for its conjugate twin), and per triple the positions in that list of
-    (k1, k2, k1 + k2) and of their mirrored twins, over the half-plane disc of ``radius``."""
+    (k1, k2, k1 + k2) and of their mirrored twins, over the half-plane disc of ``radius``; made once
+    per device."""
+    if device != _CPU:
+        return tuple(t.to(device) for t in _triples(radius, size))
     ks = [(kx, ky) for ky in range(-radius, radius + 1) for kx in range(0, radius + 1)
           if (kx > 0 or ky > 0) and kx * kx + ky * ky <= radius * radius]
     width = size // 2 + 1
@@ -107,9 +115,10 @@ def _triples(radius: int, size: int) -> tuple[torch.Tensor, ...]:
     return (used, conj) + tuple(torch.tensor(v) for v in (i1, i2, i3, m1, m2, m3))
 
 
-@lru_cache(maxsize=4)
-def _hann(size: int) -> torch.Tensor:
-    w = torch.hann_window(size + 2, periodic=False)[1:-1]
+@lru_cache(maxsize=8)
+def hann_2d(size: int, device: torch.device = _CPU) -> torch.Tensor:
+    """(size, size) Hann window without its zero ends: the spectra's window (descriptors, phase correlation)."""
+    w = torch.hann_window(size + 2, periodic=False, device=device)[1:-1]
     return torch.outer(w, w)
 
 
@@ -208,9 +217,9 @@ def _triple_products(thumbs: torch.Tensor, radius: int) -> tuple[torch.Tensor, t
     mean = flat.mean(1)
     std = ((flat * flat).mean(1) - mean * mean).clamp(min=1e-12).sqrt()
     x = (thumbs - mean[:, None, None]) / std.clamp(min=1e-6)[:, None, None]
-    used, conj, i1, i2, i3, m1, m2, m3 = (t.to(thumbs.device) for t in _triples(radius, size))
+    used, conj, i1, i2, i3, m1, m2, m3 = _triples(radius, size, thumbs.device)
     # a real image's spectrum holds F(-k) = conj F(k): the half spectrum (rfft2) is enough
-    half = torch.view_as_real(torch.fft.rfft2(x * _hann(size).to(thumbs.device))).reshape(n, -1, 2)[:, used]
+    half = torch.view_as_real(torch.fft.rfft2(x * hann_2d(size, thumbs.device))).reshape(n, -1, 2)[:, used]
     # bins x images, real and imaginary parts apart: the gathers below then pick whole contiguous
     # rows, and torch's complex element-wise ops are several times slower than real ones on CPU
     re = half[..., 0].T.contiguous()

@@ -122,8 +122,8 @@ class IntegritySettings:
 
     def torch_device(self) -> "torch.device":
         """The device of the near-duplicate search: ``auto`` is the GPU when torch sees one (the search
-        is batched matrix products, FFTs and image warps, which a GPU runs many times faster than the
-        one CPU core the search uses; the README gives the measured times)."""
+        is batched matrix products, FFTs and image warps, which a GPU runs several times faster than
+        a CPU; the README gives the measured times)."""
         import torch
 
         if self.device == "auto":

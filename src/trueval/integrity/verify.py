@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from trueval.integrity import align
-from trueval.integrity.descriptors import box_masks, corner_fill, dilate, fill_outside, inpaint
+from trueval.integrity.descriptors import box_masks, corner_fill, dilate, fill_outside, hann_2d, inpaint
 
 _BATCH = 1024
 _BAND = (1.0, 4.0)  # difference-of-Gaussians sigmas, thumbnail pixels
@@ -89,15 +89,9 @@ def _axis_matrices(scale: torch.Tensor, shift: torch.Tensor, flip: torch.Tensor 
     return m, valid
 
 
-@lru_cache(maxsize=8)
-def _hann(size: int, device: torch.device) -> torch.Tensor:
-    w = torch.hann_window(size + 2, periodic=False, device=device)[1:-1]
-    return torch.outer(w, w)
-
-
 def spectrum(x: torch.Tensor) -> torch.Tensor:
     """Windowed zero-mean spectrum used by the phase correlation."""
-    return torch.fft.rfft2((x - x.mean((1, 2), keepdim=True)) * _hann(x.shape[-1], x.device))
+    return torch.fft.rfft2((x - x.mean((1, 2), keepdim=True)) * hann_2d(x.shape[-1], x.device))
 
 
 def _phase_shift(fa: torch.Tensor, b: torch.Tensor, max_shift: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -42,6 +42,8 @@ def _metrics(num_classes: int) -> MetricCollection:
 class ClassifierModule(pl.LightningModule):
     """Trains ``net``; the optimizer and schedule come from their own config groups."""
 
+    FLUSH_STEPS = 64  # training steps kept before they are folded into the training metrics
+
     def __init__(
         self,
         net: nn.Module,
@@ -211,8 +213,6 @@ class ClassifierModule(pl.LightningModule):
         # and accuracy accumulate on the device and are logged once per epoch
         self._remember_step(loss, logits, y)
         return loss
-
-    FLUSH_STEPS = 64
 
     def _remember_step(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
         """Keep one step's loss, predicted classes and targets (on the device, no host sync).

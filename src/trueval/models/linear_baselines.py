@@ -22,6 +22,8 @@ log = logging.getLogger("trueval")
 
 CLASSIFIERS = ("logreg", "svm")
 INPUTS = ("pixels", "features")
+DEFAULT_CS = (0.01, 0.1, 1.0, 10.0)  # inverse regularisation strengths tried; the validation split picks one
+DEFAULT_MAX_ITER = 2000
 _PARALLEL_FROM = 1_000_000  # training values (samples x features) from which the Cs are fitted in parallel
 
 
@@ -81,7 +83,7 @@ def score_predictions(pred: np.ndarray, target: np.ndarray, num_classes: int) ->
 
 
 def fit_and_score(method: str, data: Mapping[str, tuple[np.ndarray, np.ndarray]], num_classes: int,
-                  Cs: Sequence[float] = (0.01, 0.1, 1.0, 10.0), max_iter: int = 2000, seed: int = 0) -> dict[str, float]:
+                  Cs: Sequence[float] = DEFAULT_CS, max_iter: int = DEFAULT_MAX_ITER, seed: int = 0) -> dict[str, float]:
     """Fit ``method`` on train for each C (in parallel processes: each fit is single-threaded or
     nearly, and a 3,072-pixel fit takes tens of seconds), keep the best on val, score test once."""
     import os

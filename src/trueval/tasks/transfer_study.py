@@ -28,6 +28,7 @@ def target_data_config(config: DictConfig) -> DictConfig:
 def study_baselines(config: DictConfig, sweep_dir: Path) -> None:
     from trueval.sweep.transfer_study import BASELINES_DIR
     from trueval.tasks.baseline import run_baselines
+    from trueval.models.linear_baselines import DEFAULT_CS, DEFAULT_MAX_ITER
 
     methods = [str(m) for m in config.transfer.get("baselines") or []]
     if not methods:
@@ -38,8 +39,8 @@ def study_baselines(config: DictConfig, sweep_dir: Path) -> None:
         methods = [m for m in methods if not m.endswith("_features")]
     run_baselines(target_data_config(config), methods, str(checkpoint) if checkpoint.is_file() else None,
                   sweep_dir / BASELINES_DIR, int(config.seed),
-                  [float(c) for c in config.transfer.get("baseline_C", [0.01, 0.1, 1.0, 10.0])],
-                  int(config.transfer.get("baseline_max_iter", 2000)))
+                  [float(c) for c in config.transfer.get("baseline_C", DEFAULT_CS)],
+                  int(config.transfer.get("baseline_max_iter", DEFAULT_MAX_ITER)))
 
 
 class TransferStudyCallback(StudyCallback):
