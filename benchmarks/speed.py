@@ -74,7 +74,7 @@ DEFAULT_MLP_VARIANTS = ("data.steps_per_call=8", "data.steps_per_call=8 model.cu
                         "data.steps_per_call=8 model.compile=reduce-overhead")
 
 # cheapest and most important first: a run cut short by the budget still answers the main question
-DEFAULT_STAGES = ("resnet18", "mlp", "loaders", "speedrun", "profile", "resnet18_compiled")
+DEFAULT_STAGES = ("resnet18", "mlp", "loaders", "speedrun", "profile", "profile_speedrun", "resnet18_compiled")
 
 # Dense bf16 tensor-core peaks (no sparsity), TFLOP/s, matched on the device name.
 PEAK_BF16_TFLOPS = [
@@ -737,24 +737,28 @@ def device_crossings(c: Any, first: int = 10, last: int = 20, top: int = 12) -> 
             for (k, site), n in sorted(sites.items(), key=lambda kv: kv[1], reverse=True)[:top]]
 
 
-def stage_profile(s: Setup) -> dict[str, Any]:
+def stage_profile(s: Setup, compiled: bool = False) -> dict[str, Any]:
     """The middle of one ResNet-18 epoch of the template and of the hand-written loop under torch.profiler.
 
-    Each contender first runs one unprofiled epoch (autotuning, allocator warm-up); then steps
-    11-15 of the next epoch warm the profiler and steps 16-55 are recorded (per-step figures).
+    Each contender first runs one unprofiled epoch (autotuning, compilation, allocator warm-up); then
+    steps 11-15 of the next epoch warm the profiler and steps 16-55 are recorded (per-step figures).
     On CUDA, the template's host synchronisations are then traced to their Python call sites.
+    ``compiled``: both contenders with torch.compile (``model.compile=true``).
     """
     from torch.profiler import ProfilerActivity
 
-    cfg = compose(resnet18_config(s))
+    mode = "compiled" if compiled else "eager"
+    cfg = compose([*resnet18_config(s), *(["model.compile=true"] if compiled else [])])
     dm = setup_datamodule(cfg)
-    template = Template(cfg, dm, "template_eager")
-    hand = HandWritten(cfg, dm, s.device, compile_net=False, validate=False, label="hand_eager")
+    template = Template(cfg, dm, f"template_{mode}")
+    hand = HandWritten(cfg, dm, s.device, compile_net=compiled, validate=False, label=f"hand_{mode}")
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if s.device.type == "cuda" else [])
     steps = math.ceil(len(dm.sets["train"]) / hand.batch_size)
     out: dict[str, Any] = {"steps_per_epoch": steps}
     for c in (template, hand):
+        started = time.perf_counter()
         c.run(1, 0)
+        out[f"{c.label}_unprofiled_epoch_s"] = time.perf_counter() - started
         summary = profiled_steps(c, steps, activities)
         out[c.label] = summary
         say(f"  profile {c.label}: per step kernels {summary['kernel_s_per_step'] * 1e3:.2f} ms "
@@ -774,6 +778,38 @@ def stage_profile(s: Setup) -> dict[str, Any]:
     out["template_device_crossings"] = device_crossings(template)
     for row in out["template_device_crossings"][:6]:
         say(f"  {row['kind']} x{row['per_step']:.1f}/step: {row['site']}")
+    return out
+
+
+def stage_profile_speedrun(s: Setup) -> dict[str, Any]:
+    """Where the speed run's training time goes: its steady epoch, and one epoch under torch.profiler
+    (GPU kernel time against the epoch's wall time: how busy the GPU is, and with what), with the
+    recorded CUDA graph (the recipe) and without it (``model.cuda_graph=false``)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if s.device.type == "cuda" else [])
+    out: dict[str, Any] = {}
+    for label, extra in (("cuda_graph", []), ("eager", ["model.cuda_graph=false"])):
+        if s.smoke and not extra:
+            continue  # CUDA graphs need a GPU
+        cfg = compose([*speedrun_config(s), *extra, "++trainer.limit_val_batches=0", "logger=none",
+                       "callbacks=none", "++trainer.enable_checkpointing=false"])
+        dm = setup_datamodule(cfg)
+        template = Template(cfg, dm, f"speedrun_{label}")
+        warm = template.run(2, 0)  # graph capture, allocator warm-up; the second epoch is steady
+        with profile(activities=activities, acc_events=True) as prof:
+            timed = template.run(1, 1)
+        summary = summarize_profile(prof)
+        summary.pop("host_ops")
+        summary["steady_epoch_s"] = warm["epoch_s"][-1]
+        summary["profiled_epoch_s"] = timed["epoch_s"][0]
+        # the profiled epoch includes the Trainer's start and end: the steady epoch is the wall time
+        summary["kernel_share_of_steady_epoch"] = summary["kernel_s"] / warm["epoch_s"][-1]
+        out[label] = summary
+        say(f"  speedrun {label}: steady epoch {warm['epoch_s'][-1]:.3f} s, GPU kernels {summary['kernel_s']:.3f} s "
+            f"({summary['kernel_count']} kernels) in the profiled epoch")
+        for k in summary["top_kernels"][:6]:
+            say(f"    {k['s'] * 1e3:8.1f} ms x{k['count']:<5} {k['name'][:90]}")
     return out
 
 
@@ -1017,9 +1053,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "resnet18_compiled": (lambda: stage_resnet18(s, compiled=True), 60.0),
         "phases": (lambda: stage_phases(s), 60.0),
         "profile": (lambda: stage_profile(s), 30.0),
+        "profile_compiled": (lambda: stage_profile(s, compiled=True), 90.0),
+        "profile_speedrun": (lambda: stage_profile_speedrun(s), 40.0),
     }
     keys = {"resnet18": "resnet18_eager", "mlp": "mlp_mnist", "loaders": "loaders", "speedrun": "speedrun",
-            "resnet18_compiled": "resnet18_compiled", "phases": "phases", "profile": "profile"}
+            "resnet18_compiled": "resnet18_compiled", "phases": "phases", "profile": "profile",
+            "profile_compiled": "profile_compiled", "profile_speedrun": "profile_speedrun"}
     for name in [n.strip() for n in args.stages.split(",") if n.strip()]:
         if name not in stages:
             raise SystemExit(f"unknown stage {name!r}; choose from {', '.join(stages)}")

@@ -54,6 +54,9 @@ def test_smoke_mode_runs_every_stage_on_cpu(tmp_path: Path) -> None:
     profile = report["profile"]
     for who in ("template_eager", "hand_eager"):
         assert profile[who]["profiled_steps"] >= 1 and profile[who]["top_host_ops"]
+    # CPU: the speed run's profile without the CUDA graph (which needs a GPU)
+    assert set(report["profile_speedrun"]) == {"eager"}
+    assert report["profile_speedrun"]["eager"]["steady_epoch_s"] > 0
     assert "trueval speed" in proc.stdout  # the table was printed
 
 

@@ -120,3 +120,48 @@ def test_a_gpu_out_of_memory_falls_back_to_the_cpu(monkeypatch, caplog) -> None:
     assert devices == ["cuda", "cpu"]
     assert found == planted
     assert "ran out of memory" in caplog.text
+
+
+def _letterbox(a: np.ndarray, size: tuple[int, int], fill: int) -> np.ndarray:
+    """``a`` centred on a (height, width) canvas of one grey level (padding to another aspect)."""
+    out = np.full((*size, 3), fill, np.uint8)
+    top, left = (size[0] - a.shape[0]) // 2, (size[1] - a.shape[1]) // 2
+    out[top:top + a.shape[0], left:left + a.shape[1]] = a
+    return out
+
+
+def test_only_letterboxed_images_get_a_view_of_their_content() -> None:
+    from trueval.integrity.fingerprints import Prints, Views, _thumbs_same_size
+
+    img = photos(1, seed=7, cells=(3, 6, 10))[0]
+    framed = _letterbox(img[4:28, 4:28], (32, 32), 0)  # fill on all four sides (a centred digit)
+    cases = {"pillarbox": _letterbox(img, (32, 43), 0), "letterbox": _letterbox(img, (43, 32), 128)}
+    for name, a in cases.items():
+        views = _thumbs_same_size(a[None])[3]
+        assert len(views) == 1, name
+        plain = _thumbs_same_size(img[None])[0][0]  # the content's view is the original's thumbnail
+        assert np.abs(views.thumbs[0] - plain).max() < 1.0, name
+    for name, a in {"plain": img, "shifted": shift(img, 4, 0), "framed": framed}.items():
+        assert len(_thumbs_same_size(a[None])[3]) == 0, name
+    # the views follow their samples through concat and take
+    p = Prints(np.zeros(3, "S16"), np.zeros((3, 32, 32), np.float32), np.zeros((3, 4), np.int16),
+               np.ones(3, np.float32), views=Views(np.array([1]), np.ones((1, 32, 32), np.float32),
+                                                   np.zeros((1, 4), np.int16)))
+    both = Prints.concat([p, p])
+    assert both.views is not None and both.views.rows.tolist() == [1, 4]
+    picked = both.take(np.array([4, 0]))
+    assert picked.views is not None and picked.views.rows.tolist() == [0]
+
+
+def test_letterboxed_and_pillarboxed_copies_are_found(tmp_path) -> None:
+    from synthetic import save
+
+    train = photos(100, seed=21, cells=(3, 6, 10))
+    copies = [_letterbox(train[0], (32, 43), 0), _letterbox(train[1], (32, 57), 128),
+              _letterbox(train[2], (43, 32), 0)]
+    paths = [save(np.stack([c]), tmp_path / f"copy{i}")[0] for i, c in enumerate(copies)]
+    paths += save(photos(20, seed=22, cells=(3, 6, 10)), tmp_path / "others")
+    sets = {"train": SampleSet("train", np.zeros(len(train), np.int64), images=train, sources=["gen-train"], name="gen"),
+            "test": SampleSet("test", np.zeros(len(paths), np.int64), paths=paths, sources=[str(tmp_path)], name="gen")}
+    report = run_gate(sets, IntegritySettings.from_config({"cache": False}), cache_dir=None, dataset="gen")
+    assert {(p.a.index, p.b.index) for p in report.pairs if p.kind == "near"} == {(0, 0), (1, 1), (2, 2)}

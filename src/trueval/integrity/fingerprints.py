@@ -5,7 +5,10 @@ Exact hashes are of the decoded pixels (shape + bytes), not of the file, so a PN
 other bytes is still the same image. Thumbnails are grayscale (a grayscale copy of a colour image
 must match it), resized to ``THUMB`` pixels a side with antialiasing (so a resized copy lands on
 the same grid), with a content box that excludes uniform fill borders (a shifted copy padded with
-black must not be judged on its padding).
+black must not be judged on its padding). A letterboxed image (content between two bars of one
+colour, padded to another aspect) also gets a thumbnail of its content alone: in the square
+thumbnail of the whole image the content is squashed, and no zoom or shift lines it up with the
+image it was padded from.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ _FILL_ABS, _FILL_REL, _FILL_MAX = 3.0, 0.04, 0.3
 # trimmed plain skies too, and pairs of different photos on the airplane suite rose from 9 to 20)
 _FILL_DEV_ABS, _FILL_DEV_REL, _FILL_MED_ABS = 4.0, 0.015, 10.0
 _CHUNK = 4096
+# letterbox / pillarbox: bars on two opposite sides, each at least _BAR_MIN of the side (and 2 px),
+# widths within one pixel plus _BAR_SKEW of each other, colours within _BAR_COLOUR grey levels;
+# the other two sides at most _BAR_OTHER fill (otherwise the image is framed, like MNIST's centred
+# digits, and the zoom search covers it)
+_BAR_MIN, _BAR_SKEW, _BAR_COLOUR, _BAR_OTHER = 0.06, 0.15, 6.0, 0.04
 try:
     from torchvision.io import ImageReadMode as _IRM
 
@@ -50,6 +58,8 @@ class Prints:
     boxes: np.ndarray | None  # (N, 4) int16 content box in thumbnail pixels: top, bottom, left, right (exclusive)
     contrast: np.ndarray | None  # (N,) float32 grayscale standard deviation (native resolution)
     side: np.ndarray | None = None  # (N,) int16 shorter side of the decoded image, pixels
+    # letterboxed samples: their row, and the thumbnail and box of their content alone (``Views``)
+    views: "Views | None" = None
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -63,15 +73,51 @@ class Prints:
             arrays = [getattr(p, name) for p in parts]
             return None if any(a is None for a in arrays) else np.concatenate(arrays)
 
+        starts = np.cumsum([0] + [len(p) for p in parts[:-1]])
+        views = [p.views.shifted(int(at)) for p, at in zip(parts, starts) if p.views is not None]
         return Prints(hashes=cat("hashes"), thumbs=cat("thumbs"), boxes=cat("boxes"), contrast=cat("contrast"),
-                      side=cat("side"))
+                      side=cat("side"), views=Views.concat(views) if views else None)
 
     def take(self, idx: np.ndarray) -> "Prints":
         def pick(a):
             return None if a is None else a[idx]
 
         return Prints(hashes=self.hashes[idx], thumbs=pick(self.thumbs), boxes=pick(self.boxes),
-                      contrast=pick(self.contrast), side=pick(self.side))
+                      contrast=pick(self.contrast), side=pick(self.side),
+                      views=None if self.views is None else self.views.take(idx, len(self)))
+
+
+@dataclass
+class Views:
+    """Extra thumbnails of some samples (the content of letterboxed images): ``rows`` are the samples
+    they belong to; the near-duplicate search treats each as one more image of that sample."""
+
+    rows: np.ndarray  # (M,) int64
+    thumbs: np.ndarray  # (M, THUMB, THUMB) float32
+    boxes: np.ndarray  # (M, 4) int16
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def shifted(self, by: int) -> "Views":
+        return Views(self.rows + by, self.thumbs, self.boxes)
+
+    def take(self, idx: np.ndarray, total: int) -> "Views":
+        """The views of samples ``idx`` (renumbered as their position in ``idx``)."""
+        position = np.full(total, -1, np.int64)
+        position[np.asarray(idx, np.int64)] = np.arange(len(idx))
+        new = position[self.rows]
+        keep = new >= 0
+        return Views(new[keep], self.thumbs[keep], self.boxes[keep])
+
+    @staticmethod
+    def concat(parts: list["Views"]) -> "Views":
+        return Views(np.concatenate([v.rows for v in parts]), np.concatenate([v.thumbs for v in parts]),
+                     np.concatenate([v.boxes for v in parts]))
+
+    @staticmethod
+    def empty() -> "Views":
+        return Views(np.zeros(0, np.int64), np.zeros((0, THUMB, THUMB), np.float32), np.zeros((0, 4), np.int16))
 
 
 def pixel_hash(image: np.ndarray) -> bytes:
@@ -220,7 +266,7 @@ def _prints_of_batch(batch, want_thumbs: bool) -> Prints:
     if not want_thumbs:
         return Prints(hashes, None, None, None)
     if isinstance(batch, np.ndarray):
-        thumbs, boxes, contrast = _thumbs_same_size(batch)
+        thumbs, boxes, contrast, views = _thumbs_same_size(batch)
         side = np.full(len(batch), min(batch.shape[1:3]), np.int16)
     else:
         side = np.array([min(img.shape[:2]) for img in batch], np.int16)
@@ -230,10 +276,13 @@ def _prints_of_batch(batch, want_thumbs: bool) -> Prints:
         by_shape: dict[tuple, list[int]] = {}
         for i, img in enumerate(batch):
             by_shape.setdefault(img.shape, []).append(i)
+        found = []
         for idx in by_shape.values():
-            t, b, c = _thumbs_same_size(np.stack([batch[i] for i in idx]))
+            t, b, c, v = _thumbs_same_size(np.stack([batch[i] for i in idx]))
             thumbs[idx], boxes[idx], contrast[idx] = t, b, c
-    return Prints(hashes, thumbs, boxes, contrast, side)
+            found.append(Views(np.asarray(idx, np.int64)[v.rows], v.thumbs, v.boxes))
+        views = Views.concat(found)
+    return Prints(hashes, thumbs, boxes, contrast, side, views=views if len(views) else None)
 
 
 def luma(images: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -249,13 +298,53 @@ def luma(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return x[..., 0].float()
 
 
-def _thumbs_same_size(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _thumbs_same_size(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Views]:
     gray = luma(images)  # N, H, W
     n, h, w = gray.shape
     boxes = content_boxes(gray)
     flat = gray.reshape(n, -1)
     mean = flat.mean(1)
     contrast = ((flat * flat).mean(1) - mean * mean).clamp(min=0).sqrt()
+    thumbs, tboxes = _thumbnails(gray, boxes)
+    return thumbs, tboxes, contrast.numpy(), _letterbox_views(gray, boxes)
+
+
+def _letterbox_views(gray: torch.Tensor, boxes: torch.Tensor) -> Views:
+    """Thumbnails of the content between letterbox (or pillarbox) bars, for the images that have them."""
+    n, h, w = gray.shape
+    top, bottom, left, right = boxes[:, 0], h - boxes[:, 1], boxes[:, 2], w - boxes[:, 3]
+
+    def bars(a: torch.Tensor, b: torch.Tensor, side: int) -> torch.Tensor:
+        return (torch.minimum(a, b) >= max(2.0, _BAR_MIN * side)) & (
+            (a - b).abs() <= 1 + _BAR_SKEW * torch.maximum(a, b))
+
+    def bare(a: torch.Tensor, b: torch.Tensor, side: int) -> torch.Tensor:
+        return torch.maximum(a, b) <= max(1.0, _BAR_OTHER * side)
+
+    rows = (bars(top, bottom, h) & bare(left, right, w)) | (bars(left, right, w) & bare(top, bottom, h))
+    picked = []
+    for i in torch.nonzero(rows).flatten().tolist():
+        t, b, lft, r = boxes[i].tolist()
+        if bars(top[i:i + 1], bottom[i:i + 1], h).item():  # letterbox: crop rows only
+            lft, r = 0, w
+            colours = gray[i, :t].median(), gray[i, b:].median()
+        else:  # pillarbox: crop columns only
+            t, b = 0, h
+            colours = gray[i, :, :lft].median(), gray[i, :, r:].median()
+        if (colours[0] - colours[1]).abs() > _BAR_COLOUR:
+            continue  # two different colours: not padding
+        content = gray[i:i + 1, t:b, lft:r]
+        thumb, box = _thumbnails(content, content_boxes(content))
+        picked.append((i, thumb[0], box[0]))
+    if not picked:
+        return Views.empty()
+    return Views(np.array([p[0] for p in picked], np.int64), np.stack([p[1] for p in picked]),
+                 np.stack([p[2] for p in picked]))
+
+
+def _thumbnails(gray: torch.Tensor, boxes: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """THUMB x THUMB thumbnails of same-size grayscale images, and their content boxes in thumbnail pixels."""
+    n, h, w = gray.shape
     if (h, w) != (THUMB, THUMB):
         thumbs = F.interpolate(gray[:, None], size=(THUMB, THUMB), mode="bilinear", antialias=True,
                                align_corners=False)[:, 0]
@@ -265,7 +354,7 @@ def _thumbs_same_size(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         boxes = torch.stack([b[:, 0].ceil(), b[:, 1].floor(), b[:, 2].ceil(), b[:, 3].floor()], 1).long()
     else:
         thumbs = gray
-    return thumbs.numpy().astype(np.float32, copy=False), boxes.numpy().astype(np.int16), contrast.numpy()
+    return thumbs.numpy().astype(np.float32, copy=False), boxes.numpy().astype(np.int16)
 
 
 def content_boxes(gray: torch.Tensor) -> torch.Tensor:

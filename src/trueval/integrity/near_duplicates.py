@@ -7,7 +7,8 @@ keeps a cluster of copies inside one split from crowding the original in another
 candidate list. Each proposal carries how the two images should line up (mirror, zoom); the
 verifier aligns them that way, finds the translation and keeps the pair when the aligned
 correlation reaches ``thresholds.near`` (pairs that come close are refined to a rotation or a
-one-axis stretch first, ``thresholds.refine``: see ``verify``).
+one-axis stretch first, ``thresholds.refine``: see ``verify``). A letterboxed image takes part twice,
+as itself and as its content alone (``Prints.views``); a pair found through either counts for the image.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ def near_pairs(prints: Prints, groups: np.ndarray | None, settings: IntegritySet
     """
     thr = settings.thresholds
     assert prints.thumbs is not None and prints.boxes is not None and prints.contrast is not None
-    n = len(prints)
-    groups = np.zeros(n, np.int64) if groups is None else np.asarray(groups)
+    groups = np.zeros(len(prints), np.int64) if groups is None else np.asarray(groups)
+    prints, groups, origin = _with_views(prints, groups)
     usable = prints.contrast >= thr.min_contrast
     if prints.side is not None:
         usable &= prints.side >= MIN_SIDE
@@ -88,7 +89,24 @@ def near_pairs(prints: Prints, groups: np.ndarray | None, settings: IntegritySet
                     "searching on the CPU instead (slower; data.integrity.device=cpu skips the attempt)", len(active))
         a, b, score, near, level = _search(prints, active, groups[active], settings, torch.device("cpu"),
                                            thorough, cross_only)
-    return NearResult(active[a], active[b], score, near, level)
+    a, b = origin[active[a]], origin[active[b]]
+    a, b = np.minimum(a, b), np.maximum(a, b)
+    a, b, score = _best_per_pair(a[a != b], b[a != b], score[a != b], near)
+    return NearResult(a, b, score, near, level)
+
+
+def _with_views(prints: Prints, groups: np.ndarray) -> tuple[Prints, np.ndarray, np.ndarray]:
+    """``prints`` with each extra view appended as one more image of its sample's split, the splits,
+    and the sample each row stands for."""
+    n = len(prints)
+    v = prints.views
+    if v is None or len(v) == 0:
+        return prints, groups, np.arange(n)
+    assert prints.contrast is not None and prints.thumbs is not None and prints.boxes is not None
+    side = None if prints.side is None else np.r_[prints.side, prints.side[v.rows]]
+    extended = Prints(np.r_[prints.hashes, prints.hashes[v.rows]], np.concatenate([prints.thumbs, v.thumbs]),
+                      np.concatenate([prints.boxes, v.boxes]), np.r_[prints.contrast, prints.contrast[v.rows]], side)
+    return extended, np.r_[groups, groups[v.rows]], np.r_[np.arange(n), v.rows]
 
 
 def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: IntegritySettings, device: torch.device,
