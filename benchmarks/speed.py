@@ -490,7 +490,7 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 def stage_resnet18(s: Setup, compiled: bool) -> dict[str, Any]:
     over = resnet18_config(s)
-    if compiled:
+    if compiled and not any(o.startswith("model.compile=") for o in s.extra):  # a mode given stays
         over = [*over, "model.compile=true"]
     cfg = compose(over)
     dm = setup_datamodule(cfg)
