@@ -165,3 +165,34 @@ def test_letterboxed_and_pillarboxed_copies_are_found(tmp_path) -> None:
             "test": SampleSet("test", np.zeros(len(paths), np.int64), paths=paths, sources=[str(tmp_path)], name="gen")}
     report = run_gate(sets, IntegritySettings.from_config({"cache": False}), cache_dir=None, dataset="gen")
     assert {(p.a.index, p.b.index) for p in report.pairs if p.kind == "near"} == {(0, 0), (1, 1), (2, 2)}
+
+
+def test_content_views_leave_every_other_image_searched_as_before() -> None:
+    """A view only asks: the hypotheses between samples are the same with and without views (when views
+    entered the index and the projections' fit, rounding reordered clusters of copies)."""
+    import torch
+
+    from trueval.integrity.descriptors import zoom_levels
+    from trueval.integrity.fingerprints import compute_prints
+    from trueval.integrity.near_duplicates import _proposals, _with_views
+
+    base = photos(300, seed=31, cells=(3, 6, 10))
+    boxed = np.stack([_letterbox(base[i][:, 4:28], (32, 32), 0) for i in range(10)])  # pillarboxed
+    images = np.concatenate([base, boxed])
+    prints = compute_prints(SampleSet("all", np.zeros(len(images), np.int64), images=images, sources=["gen"], name="gen"))
+    assert prints.views is not None and len(prints.views) >= 10
+    groups = (np.arange(len(images)) % 3 == 0).astype(np.int64)
+    levels = zoom_levels(1.2)
+
+    def hypotheses(p, g, owner):
+        t = torch.from_numpy(p.thumbs.astype(np.float32))
+        b = torch.from_numpy(p.boxes.astype(np.int64))
+        a, bb, flip, scale, aligned = _proposals(t, b, g, 6, levels, True, False, owner)
+        keep = (a < len(images)) & (bb < len(images))
+        return set(zip(a[keep].tolist(), bb[keep].tolist(), flip[keep].tolist(), np.round(scale[keep], 6).tolist()))
+
+    from trueval.integrity.fingerprints import Prints
+
+    extended, g2, origin = _with_views(prints, groups)
+    plain = Prints(prints.hashes, prints.thumbs, prints.boxes, prints.contrast, prints.side)
+    assert hypotheses(extended, g2, origin) == hypotheses(plain, groups, None)

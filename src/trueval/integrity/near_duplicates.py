@@ -73,22 +73,29 @@ def near_pairs(prints: Prints, groups: np.ndarray | None, settings: IntegritySet
     assert prints.thumbs is not None and prints.boxes is not None and prints.contrast is not None
     groups = np.zeros(len(prints), np.int64) if groups is None else np.asarray(groups)
     prints, groups, origin = _with_views(prints, groups)
+    n = len(prints)
     usable = prints.contrast >= thr.min_contrast
     if prints.side is not None:
         usable &= prints.side >= MIN_SIDE
+    usable &= usable[origin]  # a view only of a sample that is searched
     active = np.flatnonzero(usable)
     if len(active) < 2:
         return NearResult(*_empty(), threshold=thr.near)
     device = settings.torch_device()
+    # a view's row in ``active``, mapped to its sample's row there (the sample itself: its own row)
+    position = np.full(n, -1, np.int64)
+    position[active] = np.arange(len(active))
+    owner = position[origin[active]]
     try:
-        a, b, score, near, level = _search(prints, active, groups[active], settings, device, thorough, cross_only)
+        a, b, score, near, level = _search(prints, active, groups[active], settings, device, thorough, cross_only,
+                                           owner)
     except torch.cuda.OutOfMemoryError:
         if device.type != "cuda":
             raise
         log.warning("integrity gate: the GPU ran out of memory searching %d images for near-duplicates; "
                     "searching on the CPU instead (slower; data.integrity.device=cpu skips the attempt)", len(active))
         a, b, score, near, level = _search(prints, active, groups[active], settings, torch.device("cpu"),
-                                           thorough, cross_only)
+                                           thorough, cross_only, owner)
     a, b = origin[active[a]], origin[active[b]]
     a, b = np.minimum(a, b), np.maximum(a, b)
     a, b, score = _best_per_pair(a[a != b], b[a != b], score[a != b], near)
@@ -110,8 +117,9 @@ def _with_views(prints: Prints, groups: np.ndarray) -> tuple[Prints, np.ndarray,
 
 
 def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: IntegritySettings, device: torch.device,
-            thorough: bool, cross_only: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
-    """Retrieval and verification on ``device``: pairs as rows of ``active``, scores, threshold, look-alike level."""
+            thorough: bool, cross_only: bool, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Retrieval and verification on ``device``: pairs as rows of ``active``, scores, threshold, look-alike level.
+    ``owner[i]``: the row of the sample that row i is a view of (i itself for a sample; -1: not searched)."""
     thr = settings.thresholds
     # on the CPU the search uses torch's threads (OMP_NUM_THREADS): measured on an idle 2-core machine,
     # 76 s for CIFAR-10 with two threads against 125 s with one; on a machine other jobs keep busy,
@@ -121,13 +129,13 @@ def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: Integri
         boxes = torch.from_numpy(prints.boxes[active].astype(np.int64)).to(device)
         levels = zoom_levels(thr.max_scale)
         start = time.perf_counter()
-        a, b, flip, scale, aligned = _proposals(thumbs, boxes, g, thr.candidates, levels, thorough, cross_only)
+        a, b, flip, scale, aligned = _proposals(thumbs, boxes, g, thr.candidates, levels, thorough, cross_only, owner)
         proposed = time.perf_counter()
         verifier = Verifier(prints.thumbs[active], prints.boxes[active], thr.max_shift, thr.min_overlap, thr.near,
                             layout_min=thr.layout, refine=thr.refine, device=device)
         near, level = thr.near, -1.0
         if thr.adaptive:
-            level, high = _lookalike_level(verifier, a, b, flip, scale, aligned, g)
+            level, high = _lookalike_level(verifier, a, b, flip, scale, aligned, g, owner == np.arange(len(g)))
             if level >= _LOOKALIKE_MEDIAN:
                 near = max(thr.near, min(_MAX_ADAPTIVE, high + _LOOKALIKE_MARGIN))
         # the refinement only for pairs between splits (what the gate refuses; within a split most
@@ -147,7 +155,8 @@ def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: Integri
     return a, b, score, near, level
 
 
-def _lookalike_level(verifier: Verifier, a, b, flip, scale, aligned, groups: np.ndarray) -> tuple[float, float]:
+def _lookalike_level(verifier: Verifier, a, b, flip, scale, aligned, groups: np.ndarray,
+                     indexed: np.ndarray) -> tuple[float, float]:
     """How alike different images of this dataset are: over a seeded sample of images, the median and
     the 98th percentile of each one's best similarity to another image of its own split.
 
@@ -156,12 +165,14 @@ def _lookalike_level(verifier: Verifier, a, b, flip, scale, aligned, groups: np.
     score 0.998 after alignment, so a planted copy cannot be told from a look-alike below that. When
     the median reaches _LOOKALIKE_MEDIAN the threshold is raised above the look-alikes (0.9995 on
     MNIST, where the official split then comes out clean) and the report says so. Only same-split
-    pairs count, so a leaked split (all its images copies of another) cannot raise it.
+    pairs count, so a leaked split (all its images copies of another) cannot raise it. The sample
+    is of samples (``indexed``), not of extra views.
     """
     n = len(groups)
     rng = np.random.default_rng(0)
     sample = np.zeros(n, bool)
-    sample[rng.choice(n, size=min(n, _LEVEL_SAMPLE), replace=False)] = True
+    samples = np.flatnonzero(indexed)
+    sample[rng.choice(samples, size=min(len(samples), _LEVEL_SAMPLE), replace=False)] = True
     rows = np.flatnonzero((groups[a] == groups[b]) & (sample[a] | sample[b]))
     if len(rows) == 0:
         return -1.0, -1.0
@@ -213,14 +224,20 @@ def _empty() -> Pairs:
 
 
 def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k: int, levels: list[float],
-               thorough: bool = False, cross_only: bool = False):
+               thorough: bool = False, cross_only: bool = False, owner: np.ndarray | None = None):
     """Candidate hypotheses (a < b, flip, scale, aligned): b mirrored/magnified this way should look
     like a; ``aligned`` rows need a translation search, the others (from the grid) are compared as is.
 
     Every group is searched by the images of every group no larger than itself (and by its own):
     a cross pair is proposed from its smaller side, which halves the work on a 50k/10k split.
+    Rows that are extra views of a sample (``owner[i] != i``) only query: in the index they would
+    take candidate places from the other members of a cluster of copies (CIFAR-10's dozens of white
+    car photos, many of them with white bars), and which members come back would then turn on
+    float rounding. A view's own sample is excluded from its candidates, as a query's own row is.
     """
     n = len(thumbs)
+    owner = np.arange(n) if owner is None else np.asarray(owner)
+    indexed = owner == np.arange(n)
     pixel, mirrored = pixel_descriptors(thumbs)
     filled = fill_outside(thumbs, boxes)
     sym, plain, mirror = bispectrum_descriptors(filled, oriented=True)
@@ -228,10 +245,17 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     # query is a crop of. Within a split zooming in suffices (both images are queries); across
     # splits only the smaller split queries the larger, so it needs both
     raw = [sym] + [bispectrum_descriptors(zoom(filled, z)) for z in levels[1:]]
-    project = Whitener(raw)
+    # the projections are fitted on the samples alone: views must not move the axes everybody is
+    # searched along (with them fitted in, a float-rounding difference reordered clusters of copies)
+    fit = torch.as_tensor(np.flatnonzero(indexed), device=thumbs.device)
+    project = Whitener([v[fit] for v in raw]) if not indexed.all() else Whitener(raw)
     spectra = {z: project(v) for z, v in zip(levels, raw)}
-    plain, mirror = pca_project([plain, mirror])
-    names, sizes = np.unique(groups, return_counts=True)
+    if indexed.all():
+        plain, mirror = pca_project([plain, mirror])
+    else:
+        oriented = Whitener([plain[fit], mirror[fit]])
+        plain, mirror = oriented(plain), oriented(mirror)
+    names, sizes = np.unique(groups[indexed], return_counts=True)
     # zoomed-out views only for the images that query a larger split (all but the largest split),
     # through the same axes (fitted on what the images are, not on their shrunken versions)
     last = names[np.lexsort((names, sizes))[-1]]  # the split no other split counts as larger
@@ -249,7 +273,7 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
 
     every_zoom = sorted(spectra)
     for g, size in zip(names, sizes):
-        members = np.flatnonzero(groups == g)
+        members = np.flatnonzero((groups == g) & indexed)
         # a leak between splits is what the gate refuses: smaller splits search g more thoroughly
         # (15 % of the index: the whitened descriptor space has little cell structure, and 4 of 97
         # cells found only 71 % of the 4-px-shifted copies that an exhaustive search finds 96 % of)
@@ -259,9 +283,10 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
         # (queries, their views, share of cells scanned, candidates): own split; smaller splits with
         # every view; larger splits too, with few candidates: a small split has few look-alikes, so a
         # copy ranks high there (this direction finds 4-px shifts the other misses at 50k images)
-        own_search = (members, every_zoom, _CROSS_SCAN, k) if thorough else (members, inward, 0.0, max(2, k - 2))
+        own_rows = np.flatnonzero(groups == g)  # its samples and their views
+        own_search = (own_rows, every_zoom, _CROSS_SCAN, k) if thorough else (own_rows, inward, 0.0, max(2, k - 2))
         if cross_only and g != names[np.lexsort((names, sizes))[0]]:
-            own_search = (members[:0], inward, 0.0, k)
+            own_search = (own_rows[:0], inward, 0.0, k)
         for queries, view_zooms, scan, kq in (own_search, (smaller, every_zoom, _CROSS_SCAN, k),
                                               (larger, inward, _CROSS_SCAN, max(2, k // 2))):
             if len(queries) == 0:
@@ -269,7 +294,7 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
             tq = torch.as_tensor(queries, device=thumbs.device)
             self_index = np.full(len(queries), -1, np.int64)
             own = groups[queries] == g
-            self_index[own] = np.searchsorted(members, queries[own])
+            self_index[own] = np.searchsorted(members, owner[queries[own]])
             if queries is not larger:
                 # photometric / compression / resize / grayscale / flip copies: 8x8 grid, both
                 # orientations; such a copy is its original's nearest grid neighbour, so few
