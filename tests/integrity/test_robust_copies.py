@@ -196,3 +196,28 @@ def test_content_views_leave_every_other_image_searched_as_before() -> None:
     extended, g2, origin = _with_views(prints, groups)
     plain = Prints(prints.hashes, prints.thumbs, prints.boxes, prints.contrast, prints.side)
     assert hypotheses(extended, g2, origin) == hypotheses(plain, groups, None)
+
+
+def test_a_copy_saved_at_half_size_is_compared_at_its_resolution(tmp_path, monkeypatch) -> None:
+    """Copies scaled to half size and saved as JPEG: the band-pass compares detail they lost, so each
+    pair close to the threshold is scored again with the original brought down to the copy's size."""
+    from synthetic import save
+
+    import trueval.integrity.verify as verify
+
+    train = photos(100, seed=41)  # the default, finer texture: detail a half-size copy loses
+    small = [np.asarray(Image.fromarray(train[i]).resize((16, 16), Image.BICUBIC)) for i in range(8)]
+    paths = [save(np.stack([jpeg(s, quality=30)]), tmp_path / f"copy{i}", fmt="JPEG", quality=95)[0]
+             for i, s in enumerate(small)]
+    paths += save(photos(20, seed=42), tmp_path / "others")
+    sets = {"train": SampleSet("train", np.zeros(len(train), np.int64), images=train, sources=["gen-train"], name="gen"),
+            "test": SampleSet("test", np.zeros(len(paths), np.int64), paths=paths, sources=[str(tmp_path)], name="gen")}
+
+    def found() -> set:
+        report = run_gate(sets, IntegritySettings.from_config({"cache": False}), cache_dir=None, dataset="gen")
+        return {(p.a.index, p.b.index) for p in report.pairs if p.kind == "near"}
+
+    planted = {(i, i) for i in range(8)}
+    assert found() == planted
+    monkeypatch.setattr(verify, "_MATCH_REACH", 0.0)
+    assert found() < planted  # without the matching some copies stay below the threshold

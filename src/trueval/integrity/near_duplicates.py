@@ -132,7 +132,8 @@ def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: Integri
         a, b, flip, scale, aligned = _proposals(thumbs, boxes, g, thr.candidates, levels, thorough, cross_only, owner)
         proposed = time.perf_counter()
         verifier = Verifier(prints.thumbs[active], prints.boxes[active], thr.max_shift, thr.min_overlap, thr.near,
-                            layout_min=thr.layout, refine=thr.refine, device=device)
+                            layout_min=thr.layout, refine=thr.refine, device=device,
+                            sides=None if prints.side is None else prints.side[active])
         near, level = thr.near, -1.0
         if thr.adaptive:
             level, high = _lookalike_level(verifier, a, b, flip, scale, aligned, g, owner == np.arange(len(g)))
