@@ -20,6 +20,9 @@ Stages (each contender runs interleaved with the others, repeated, in the same p
 7. ``--stages profile``: one ResNet-18 epoch of each contender under torch.profiler (after a
    warm-up epoch in the same process): GPU kernel time, kernel launches, host synchronisations
    and the ops that differ, to say where the template's extra time per epoch goes.
+   ``--stages profile_compiled``: the same with both contenders compiled (``model.compile=true``).
+8. ``--stages profile_speedrun``: the speed run's steady epoch against its GPU kernel time, with
+   and without the recorded CUDA graph (is it GPU-bound, and on which kernels).
 
 ``--first hand`` lets the hand-written loop run first in the process (so it pays the process's
 CUDA and cuDNN warm-up in its first epoch, as the template does by default).
