@@ -90,7 +90,7 @@ class Prints:
 @dataclass
 class Views:
     """Extra thumbnails of some samples (the content of letterboxed images): ``rows`` are the samples
-    they belong to; the near-duplicate search treats each as one more image of that sample."""
+    they belong to; the near-duplicate search asks with each as one more query for that sample."""
 
     rows: np.ndarray  # (M,) int64
     thumbs: np.ndarray  # (M, THUMB, THUMB) float32

@@ -7,8 +7,8 @@ keeps a cluster of copies inside one split from crowding the original in another
 candidate list. Each proposal carries how the two images should line up (mirror, zoom); the
 verifier aligns them that way, finds the translation and keeps the pair when the aligned
 correlation reaches ``thresholds.near`` (pairs that come close are refined to a rotation or a
-one-axis stretch first, ``thresholds.refine``: see ``verify``). A letterboxed image takes part twice,
-as itself and as its content alone (``Prints.views``); a pair found through either counts for the image.
+one-axis stretch first, ``thresholds.refine``: see ``verify``). A letterboxed image also asks as its
+content alone (``Prints.views``); a pair found through either counts for the image.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def _with_views(prints: Prints, groups: np.ndarray) -> tuple[Prints, np.ndarray,
 def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: IntegritySettings, device: torch.device,
             thorough: bool, cross_only: bool, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """Retrieval and verification on ``device``: pairs as rows of ``active``, scores, threshold, look-alike level.
-    ``owner[i]``: the row of the sample that row i is a view of (i itself for a sample; -1: not searched)."""
+    ``owner[i]``: the row of the sample that row i is a view of (i itself for a sample)."""
     thr = settings.thresholds
     # on the CPU the search uses torch's threads (OMP_NUM_THREADS): measured on an idle 2-core machine,
     # 76 s for CIFAR-10 with two threads against 125 s with one; on a machine other jobs keep busy,
