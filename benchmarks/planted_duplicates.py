@@ -420,7 +420,9 @@ def run_suite(args) -> None:
           f"+ unlabelled, labels: {args.labels}): {[s['false_pairs'] for s in summary]}; seconds per suite: "
           f"{[s['seconds'] for s in summary]}")
     if args.out:
-        out = {"args": {k: v for k, v in vars(args).items() if k != "mode"},
+        # paths as given would name this machine's folders: only their last part is kept
+        out = {"args": {k: (Path(v).name if k in ("root", "workdir", "labels", "out") and v else v)
+                        for k, v in vars(args).items() if k != "mode"},
                "machine": args.machine,
                "load_average": [round(x, 2) for x in os.getloadavg()],
                "overall_recall": round(float(np.mean(allhits)), 4),
