@@ -321,11 +321,12 @@ def _letterbox_views(gray: torch.Tensor, boxes: torch.Tensor) -> Views:
     def bare(a: torch.Tensor, b: torch.Tensor, side: int) -> torch.Tensor:
         return torch.maximum(a, b) <= max(1.0, _BAR_OTHER * side)
 
-    rows = (bars(top, bottom, h) & bare(left, right, w)) | (bars(left, right, w) & bare(top, bottom, h))
+    letterbox = bars(top, bottom, h) & bare(left, right, w)
+    pillarbox = bars(left, right, w) & bare(top, bottom, h)
     picked = []
-    for i in torch.nonzero(rows).flatten().tolist():
+    for i in torch.nonzero(letterbox | pillarbox).flatten().tolist():
         t, b, lft, r = boxes[i].tolist()
-        if bars(top[i:i + 1], bottom[i:i + 1], h).item():  # letterbox: crop rows only
+        if letterbox[i]:  # crop rows only
             lft, r = 0, w
             colours = gray[i, :t].median(), gray[i, b:].median()
         else:  # pillarbox: crop columns only

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from trueval.integrity.ann import neighbours
-from trueval.integrity.descriptors import (Whitener, bispectrum_descriptors, fill_outside, pca_project,
+from trueval.integrity.descriptors import (Whitener, bispectrum_descriptors, fill_outside,
                                            pixel_descriptors, zoom, zoom_levels)
 from trueval.integrity.fingerprints import Prints
 from trueval.integrity.settings import IntegritySettings
@@ -249,13 +249,14 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     # the projections are fitted on the samples alone: views must not move the axes everybody is
     # searched along (with them fitted in, a float-rounding difference reordered clusters of copies)
     fit = torch.as_tensor(np.flatnonzero(indexed), device=thumbs.device)
-    project = Whitener([v[fit] for v in raw]) if not indexed.all() else Whitener(raw)
+
+    def samples(v: torch.Tensor) -> torch.Tensor:
+        return v if indexed.all() else v[fit]
+
+    project = Whitener([samples(v) for v in raw])
     spectra = {z: project(v) for z, v in zip(levels, raw)}
-    if indexed.all():
-        plain, mirror = pca_project([plain, mirror])
-    else:
-        oriented = Whitener([plain[fit], mirror[fit]])
-        plain, mirror = oriented(plain), oriented(mirror)
+    oriented = Whitener([samples(plain), samples(mirror)])
+    plain, mirror = oriented(plain), oriented(mirror)
     names, sizes = np.unique(groups[indexed], return_counts=True)
     # zoomed-out views only for the images that query a larger split (all but the largest split),
     # through the same axes (fitted on what the images are, not on their shrunken versions)

@@ -391,10 +391,7 @@ class Verifier:
             wanted &= refinable
         close = np.flatnonzero(wanted) if reach > 0 else np.zeros(0, np.int64)
         if len(close):
-            verified = set(zip(a[out >= near].tolist(), b[out >= near].tolist()))
-            close = close[np.lexsort((-best[close], b[close], a[close]))]
-            first = np.r_[True, (a[close][1:] != a[close][:-1]) | (b[close][1:] != b[close][:-1])]
-            todo = np.array([r for r in close[first] if (int(a[r]), int(b[r])) not in verified], np.int64)
+            todo = _best_rows(close, a, b, best, out >= near)
             # the refinement fits four more parameters, and lifts look-alikes too: its score is held
             # _REFINE_PENALTY higher (measured on the airplane suite: 8 pairs of different photos
             # reached 0.92-0.98 refined, the rotated copies mostly 0.93-0.99)
@@ -418,20 +415,18 @@ class Verifier:
         if len(todo) == 0:
             return out
         sharp_a = sa[todo] > sb[todo]
-        sharp = np.where(sharp_a, a[todo], b[todo])
         target = np.minimum(sa[todo], sb[todo])
-        thumbs = torch.from_numpy(self.thumbs[sharp].copy())
-        for size in np.unique(target):
+        first, second = self.thumbs[a[todo]], self.thumbs[b[todo]]  # the pair as hypothesised
+        sharp = torch.from_numpy(np.where(sharp_a[:, None, None], first, second))
+        for size in np.unique(target):  # the sharper image down to the other's resolution and back
             rows = torch.as_tensor(np.flatnonzero(target == size))
-            small = torch.nn.functional.interpolate(thumbs[rows][:, None], size=(int(size), int(size)), mode="bilinear",
+            small = torch.nn.functional.interpolate(sharp[rows][:, None], size=(int(size), int(size)), mode="bilinear",
                                                     antialias=True, align_corners=False)
-            thumbs[rows] = torch.nn.functional.interpolate(small, size=(THUMB, THUMB), mode="bilinear",
-                                                           align_corners=False)[:, 0]
+            sharp[rows] = torch.nn.functional.interpolate(small, size=(THUMB, THUMB), mode="bilinear",
+                                                          align_corners=False)[:, 0]
+        first[sharp_a], second[~sharp_a] = sharp.numpy()[sharp_a], sharp.numpy()[~sharp_a]
         m = len(todo)
-        first = np.where(sharp_a, -1, a[todo])  # per row: the images as hypothesised, the sharp one degraded
-        second = np.where(sharp_a, b[todo], -1)
-        images = np.concatenate([np.where(first[:, None, None] >= 0, self.thumbs[np.maximum(first, 0)], thumbs.numpy()),
-                                 np.where(second[:, None, None] >= 0, self.thumbs[np.maximum(second, 0)], thumbs.numpy())])
+        images = np.concatenate([first, second])
         boxes = np.concatenate([self.box_rows[a[todo]], self.box_rows[b[todo]]])
         max_shift, min_overlap, layout_from, layout_min = self.settings
         pairwise = Verifier(images, boxes, max_shift, min_overlap, layout_from, layout_min, refine=False,
