@@ -64,10 +64,12 @@ import torch.nn.functional as F  # noqa: E402
 
 STARTED = time.perf_counter()
 
-# Targets from the issue (H100): template / hand-written epoch-time ratios, peak fraction, speed run.
+# Targets (the H200 speed issue): template / hand-written epoch-time ratio and peak fraction, eager
+# and compiled; the MLP ratio (the earlier H100 issue); the speed run's mean test accuracy over 5
+# seeds within a training-time budget.
 TARGETS = {
-    "resnet18_ratio_goal": 1.10, "resnet18_ratio_limit": 1.30, "resnet18_peak_fraction_min": 0.15,
-    "mlp_ratio_limit": 1.5, "mlp_ratio_goal": 1.0, "speedrun_seconds_max": 3.0, "speedrun_accuracy_min": 0.90,
+    "resnet18_ratio_max": 1.10, "resnet18_peak_fraction_min": 0.15,
+    "mlp_ratio_limit": 1.5, "mlp_ratio_goal": 1.0, "speedrun_seconds_max": 2.0, "speedrun_accuracy_min": 0.905,
 }
 
 # the MLP stage's template variants: grouped steps (the framework's per-call work paid once per 8
@@ -580,8 +582,20 @@ def stage_loaders(s: Setup) -> dict[str, Any]:
             "speedup_gpu_over_torch": ratio(res[torch_loader.label]["median_s"], res[gpu.label]["median_s"])}
 
 
-def stage_speedrun(s: Setup) -> dict[str, Any]:
-    over = speedrun_config(s)
+def stage_speedrun(s: Setup, variants: Sequence[str] = ()) -> dict[str, Any]:
+    """The speed run over ``s.seeds`` seeds; with ``variants`` (``label=override override ...``), each
+    variant's recipe too, in the same process after the same warm-up (a recipe comparison)."""
+    out = speedrun_seeds(s, speedrun_config(s), warm_up=True)
+    if variants:
+        out["variants"] = {}
+    for spec in variants:
+        label, _, extra = spec.partition("=")
+        say(f"  variant {label}: {extra}")
+        out["variants"][label.strip()] = speedrun_seeds(s, [*speedrun_config(s), *extra.split()], warm_up=False)
+    return out
+
+
+def speedrun_seeds(s: Setup, over: list[str], warm_up: bool) -> dict[str, Any]:
     cfg = compose(over)
     dm = setup_datamodule(cfg)
     template = Template(cfg, dm, "speedrun")
@@ -589,11 +603,12 @@ def stage_speedrun(s: Setup) -> dict[str, Any]:
     out: dict[str, Any] = {"overrides": over, "max_epochs": int(cfg.trainer.max_epochs), "batch_size": int(cfg.data.batch_size),
                            "compile": bool(cfg.model.get("compile", False)), "train_samples": len(dm.sets["train"]),
                            "runs": []}
-    # warm-up run: compilation and cuDNN autotuning happen once per process, not per seed
-    say("  speedrun warm-up run (compilation, autotuning; not counted)")
-    cfg.paths.output_dir = str(base_dir / "warmup")
-    warm = template.run(0, 10_000, test=True)
-    out["warmup_train_s"], out["warmup_test_acc"] = warm["train_s"], warm["test_acc"]
+    if warm_up:
+        # warm-up run: compilation and cuDNN autotuning happen once per process, not per seed
+        say("  speedrun warm-up run (compilation, autotuning; not counted)")
+        cfg.paths.output_dir = str(base_dir / "warmup")
+        warm = template.run(0, 10_000, test=True)
+        out["warmup_train_s"], out["warmup_test_acc"] = warm["train_s"], warm["test_acc"]
     for seed in range(s.seeds):
         if seed and s.remaining() < 2 * max(r["wall_s"] for r in out["runs"]):
             say(f"  budget: stopping after {seed} seed(s)")
@@ -610,8 +625,7 @@ def stage_speedrun(s: Setup) -> dict[str, Any]:
         out["mean_train_s"] = statistics.mean(r["train_s"] for r in out["runs"])
         out["mean_test_acc"] = statistics.mean(r["test_acc"] for r in out["runs"])
         out["min_test_acc"] = min(r["test_acc"] for r in out["runs"])
-        out["reached_90"] = out["mean_test_acc"] >= TARGETS["speedrun_accuracy_min"]
-        out["time_to_90_s"] = out["mean_train_s"] if out["reached_90"] else None
+        out["reached_accuracy"] = out["mean_test_acc"] >= TARGETS["speedrun_accuracy_min"]
     return out
 
 
@@ -835,9 +849,8 @@ def verdicts(report: dict[str, Any]) -> dict[str, Any]:
     for mode in ("eager", "compiled"):
         r = report.get(f"resnet18_{mode}")
         if r and r.get("ratio") is not None:
-            out[f"resnet18_{mode}_ratio"] = {"value": r["ratio"], "goal": TARGETS["resnet18_ratio_goal"],
-                                             "limit": TARGETS["resnet18_ratio_limit"],
-                                             "met": r["ratio"] <= TARGETS["resnet18_ratio_limit"]}
+            out[f"resnet18_{mode}_ratio"] = {"value": r["ratio"], "max": TARGETS["resnet18_ratio_max"],
+                                             "met": r["ratio"] <= TARGETS["resnet18_ratio_max"]}
             frac = r.get(f"template_{mode}", {}).get("peak_fraction")
             if frac is not None:
                 out[f"resnet18_{mode}_template_peak_fraction"] = {
@@ -851,7 +864,7 @@ def verdicts(report: dict[str, Any]) -> dict[str, Any]:
     if sr and sr.get("runs"):
         out["speedrun"] = {"mean_train_s": sr["mean_train_s"], "mean_test_acc": sr["mean_test_acc"],
                            "seeds": len(sr["runs"]),
-                           "met": sr["mean_train_s"] <= TARGETS["speedrun_seconds_max"] and sr["reached_90"]
+                           "met": sr["mean_train_s"] <= TARGETS["speedrun_seconds_max"] and sr["reached_accuracy"]
                            and len(sr["runs"]) >= 5}
     return out
 
@@ -875,7 +888,7 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             rows.append((f"1 ResNet-18 CIFAR-10 {mode}", who, fmt(c.get("median_s")),
                          f"peak {fmt(c.get('peak_fraction'))}" if c.get("peak_fraction") is not None else ""))
         rows.append((f"1 ResNet-18 CIFAR-10 {mode}", "template/hand", fmt(r.get("ratio")),
-                     f"goal <= {TARGETS['resnet18_ratio_goal']}, limit {TARGETS['resnet18_ratio_limit']}"))
+                     f"target <= {TARGETS['resnet18_ratio_max']}"))
     m = report.get("mlp_mnist")
     if m:
         for label, r in m.items():
@@ -895,6 +908,10 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if sr and sr.get("runs"):
         rows.append(("4 cifar10_speedrun", f"{len(sr['runs'])} seeds", fmt(sr["mean_train_s"], 2),
                      f"test acc {fmt(sr['mean_test_acc'], 4)} (min {fmt(sr['min_test_acc'], 4)})"))
+    for label, v in ((sr or {}).get("variants") or {}).items():
+        if v.get("runs"):
+            rows.append((f"4 speedrun variant {label}", f"{len(v['runs'])} seeds", fmt(v["mean_train_s"], 2),
+                         f"test acc {fmt(v['mean_test_acc'], 4)} (min {fmt(v['min_test_acc'], 4)})"))
     return rows
 
 
@@ -994,6 +1011,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mlp-variants", default=";".join(DEFAULT_MLP_VARIANTS),
                    help="semicolon-separated template variants for the MLP stage, each a space-separated set of "
                    "overrides (default: %(default)s); empty for none")
+    p.add_argument("--speedrun-variants", default="", help="';'-separated recipes to compare in the speedrun "
+                   "stage, each 'label=override override ...' (same seeds, same process, after the default's)")
     p.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak, if not in the table")
     p.add_argument("--smoke", action="store_true", help="CPU, bundled digits, tiny runs: checks the code paths")
     p.add_argument("--first", choices=("template", "hand"), default="template",
@@ -1045,6 +1064,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     say(f"device {report['device']}, torch {torch.__version__}, budget {args.budget:.0f} s, work dir {work}")
     mlp_variants = [v.strip() for v in args.mlp_variants.split(";") if v.strip()]
+    speedrun_variants = [v.strip() for v in args.speedrun_variants.split(";") if v.strip()]
     if args.stages is None:
         args.stages = ",".join(n for n in DEFAULT_STAGES if not (args.smoke and n == "resnet18_compiled"))
     stages: dict[str, tuple[Callable[[], dict[str, Any]], float]] = {
@@ -1052,7 +1072,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "resnet18": (lambda: stage_resnet18(s, compiled=False), 20.0),
         "mlp": (lambda: stage_mlp(s, mlp_variants), 20.0),
         "loaders": (lambda: stage_loaders(s), 25.0),
-        "speedrun": (lambda: stage_speedrun(s), 45.0),
+        "speedrun": (lambda: stage_speedrun(s, speedrun_variants), 45.0),
         "resnet18_compiled": (lambda: stage_resnet18(s, compiled=True), 60.0),
         "phases": (lambda: stage_phases(s), 60.0),
         "profile": (lambda: stage_profile(s), 30.0),
