@@ -175,3 +175,42 @@ def test_steps_per_call_groups_the_same_batches_in_the_same_order() -> None:
         assert torch.equal(ya, yb) and torch.equal(xa, xb)  # same order, same augmentation draws
     with pytest.raises(UserError, match="steps_per_call"):
         GpuLoader(images, targets, batch_size=8, steps_per_call=0)
+
+
+def _mirrored(loader: GpuLoader) -> dict[int, bool]:
+    """Which samples an epoch mirrored (the images' left half is 0, the right half 255)."""
+    out = {}
+    for x, y in loader:
+        for image, target in zip(x, y):
+            out[int(target)] = bool(image[0, 0, 0] > image[0, 0, -1])
+    return out
+
+
+def test_alternating_flip_mirrors_each_image_in_every_other_epoch() -> None:
+    n = 64
+    images = torch.zeros(n, 1, 4, 4, dtype=torch.uint8)
+    images[..., 2:] = 255  # mirrored, the bright half is on the left
+    loader = GpuLoader(images, torch.arange(n), batch_size=16, shuffle=True, seed=5,
+                       augment={"hflip": "alternate"}, mean=(0.0,), std=(1.0,))
+    epochs = [_mirrored(loader) for _ in range(4)]
+    assert 16 < sum(epochs[0].values()) < 48  # about half, chosen at random
+    for a, b in zip(epochs, epochs[1:]):
+        assert all(a[i] != b[i] for i in range(n))  # every image flips side from one epoch to the next
+    loader.set_epoch(2)
+    assert _mirrored(loader) == epochs[2]  # resumable: the decisions depend on (seed, epoch) only
+    other = GpuLoader(images, torch.arange(n), batch_size=16, shuffle=True, seed=6,
+                      augment={"hflip": "alternate"}, mean=(0.0,), std=(1.0,))
+    assert _mirrored(other) != epochs[0]
+
+
+def test_alternating_flip_is_refused_where_it_cannot_work() -> None:
+    from trueval.data.augment_options import check_spec
+    from trueval.data.transforms import build_transform
+
+    with pytest.raises(UserError, match="hflip"):
+        check_spec({"hflip": "sometimes"}, "train")
+    spec = check_spec({"hflip": "alternate"}, "train")
+    # the DataLoader path's per-sample transforms cannot alternate: refused, naming the key
+    with pytest.raises(UserError, match=r"data\.loader=gpu") as info:
+        build_transform(spec, (0.5,), (0.5,), split="train")
+    assert info.value.key == "data.augment.train.hflip"

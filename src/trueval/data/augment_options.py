@@ -1,5 +1,10 @@
 """The augmentation options of `data.augment` (per split), checked without importing torch: every
-DataModule checks them when it is built, the audit too, which needs no torch on a warm run."""
+DataModule checks them when it is built, the audit too, which needs no torch on a warm run.
+
+``hflip``: true (each image mirrored with probability 1/2 in each epoch), false, or ``alternate``
+(airbench94's alternating flip, GPU-resident loader only: a fixed random half of the images is
+mirrored in even epochs and the other half in odd ones, so every image is seen both ways in any
+two consecutive epochs)."""
 
 from __future__ import annotations
 
@@ -17,7 +22,12 @@ def check_spec(spec: Mapping[str, Any] | None, split: str) -> dict[str, Any]:
     if unknown:
         raise UserError(f"unknown augmentation option(s) {sorted(unknown)}; known: {', '.join(AUGMENT_KEYS)}",
                         key=f"data.augment.{split}.{sorted(unknown)[0]}")
-    return {"crop_padding": int(spec.get("crop_padding", 0) or 0), "hflip": bool(spec.get("hflip", False)),
+    hflip = spec.get("hflip", False)
+    if hflip is None:
+        hflip = False
+    if not (isinstance(hflip, bool) or hflip == "alternate"):
+        raise UserError(f"hflip must be true, false or alternate, got {hflip!r}", key=f"data.augment.{split}.hflip")
+    return {"crop_padding": int(spec.get("crop_padding", 0) or 0), "hflip": hflip,
             "rot90": bool(spec.get("rot90", False)), "cutout": int(spec.get("cutout", 0) or 0)}
 
 

@@ -413,7 +413,7 @@ class ClassificationData:
                      "hands the training step one batch at a time", self.steps_per_call)
         ss = self.sets[split]
         resize = self.training_size if ss.images is None else None
-        transform = build_transform(self.augment[split], self.mean, self.std, image_size=resize)
+        transform = build_transform(self.augment[split], self.mean, self.std, image_size=resize, split=split)
         workers = self._workers(split)
         generator = torch.Generator().manual_seed(self.seed)
         dataset = SampleDataset(ss, transform)

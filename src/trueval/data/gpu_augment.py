@@ -12,7 +12,9 @@ Spec keys (shared with the CPU torchvision-v2 path):
 - ``crop_padding`` (int, 0 = off): random crop of the original size after padding each side by
   this many pixels; ``pad_mode`` picks ``reflect`` (default) or ``zero`` padding, the latter being
   a random translation that fills with zeros.
-- ``hflip`` (bool): mirror left-right with probability 1/2.
+- ``hflip`` (bool or ``alternate``): mirror left-right with probability 1/2; ``alternate`` takes the
+  per-sample mirror decisions from the caller (``flip``: the loader mirrors a fixed half of the
+  images in even epochs and the other half in odd ones).
 - ``rot90`` (bool): rotate by k*90 degrees, k uniform in {0, 1, 2, 3} (square images only).
 - ``cutout`` (int, 0 = off): zero a square of this side at a uniformly random centre (the square
   may be clipped by the border, as in DeVries & Taylor 2017). Applied after normalisation by the
@@ -36,7 +38,7 @@ class AugmentSpec:
     """A validated `data.augment.<stage>` mapping."""
 
     crop_padding: int = 0
-    hflip: bool = False
+    hflip: bool | str = False
     rot90: bool = False
     cutout: int = 0
     pad_mode: str = "reflect"
@@ -75,8 +77,9 @@ def parse_spec(spec: Mapping[str, Any] | AugmentSpec | None, key: str = "data.au
         values[name] = value
     for name in ("hflip", "rot90"):
         value = values.get(name, False)
-        if not isinstance(value, bool):
-            raise UserError(f"{name} must be true or false, got {value!r}", key=f"{key}.{name}")
+        if not (isinstance(value, bool) or (name == "hflip" and value == "alternate")):
+            choices = "true, false or alternate" if name == "hflip" else "true or false"
+            raise UserError(f"{name} must be {choices}, got {value!r}", key=f"{key}.{name}")
         values[name] = value
     pad_mode = values.get("pad_mode", "reflect")
     if pad_mode not in PAD_MODES:
@@ -166,9 +169,11 @@ def augment_batch(
     spec: Mapping[str, Any] | AugmentSpec | None,
     generator: torch.Generator,
     cutout_fill: float = 0.0,
+    flip: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Apply the spec to a batch N,C,H,W (uint8 or float): crop, flip, rot90, then cutout.
 
+    ``flip``: N booleans, which samples to mirror, for ``hflip: alternate`` (required there).
     Returns a new tensor of the same shape and dtype; the input is never modified.
     """
     if x.ndim != 4:
@@ -176,7 +181,11 @@ def augment_batch(
     spec = parse_spec(spec)
     if spec.crop_padding:
         x = random_crop(x, spec.crop_padding, generator, spec.pad_mode)
-    if spec.hflip:
+    if spec.hflip == "alternate":
+        if flip is None or flip.shape != (x.shape[0],):
+            raise ValueError("hflip: alternate needs the per-sample flip decisions (flip=, N booleans)")
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    elif spec.hflip:
         x = random_hflip(x, generator)
     if spec.rot90:
         x = random_rot90(x, generator)

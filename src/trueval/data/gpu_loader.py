@@ -149,6 +149,12 @@ class GpuLoader:
         # Lightning inspects both attributes of anything that has a sampler (DataLoader-like)
         self.batch_sampler = None
         self._scale, self._shift = normalization_constants(mean, std, images.shape[1], images.device)
+        # hflip: alternate: which images are mirrored in even epochs (the others in odd ones),
+        # fixed for the run by the loader's seed
+        self._flip_even: torch.Tensor | None = None
+        if self.augment.hflip == "alternate":
+            g = torch.Generator(device=images.device).manual_seed(epoch_seed(self.sampler.seed, 0, stream=1))
+            self._flip_even = torch.rand(len(images), generator=g, device=images.device) < 0.5
 
     @property
     def device(self) -> torch.device:
@@ -187,6 +193,7 @@ class GpuLoader:
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = self.sampler.generator(self.device)
+        flips = None if self._flip_even is None else self._flip_even ^ bool(self.sampler.epoch % 2)
         # the next pass is the next epoch unless someone calls set_epoch first
         self.sampler.epoch += 1
         order = (
@@ -198,15 +205,17 @@ class GpuLoader:
             start, stop = b * self.batch_size, min((b + 1) * self.batch_size, self.num_samples)
             if order is None:
                 x, y = self.images[start:stop], self.targets[start:stop]
+                flip = None if flips is None else flips[start:stop]
             else:
                 index = order[start:stop]
                 x, y = self.images.index_select(0, index), self.targets.index_select(0, index)
-            yield self._prepare(x, generator), y
+                flip = None if flips is None else flips.index_select(0, index)
+            yield self._prepare(x, generator, flip), y
 
-    def _prepare(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _prepare(self, x: torch.Tensor, generator: torch.Generator, flip: torch.Tensor | None = None) -> torch.Tensor:
         x = normalize_with(x, self._scale, self._shift, self.dtype)
         if not self.augment.is_identity:
-            x = augment_batch(x, self.augment, generator)
+            x = augment_batch(x, self.augment, generator, flip=flip)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x

@@ -15,8 +15,15 @@ from trueval.data.augment_options import AUGMENT_KEYS, check_spec, is_identity  
 
 
 def build_transform(spec: Mapping[str, Any], mean: Sequence[float], std: Sequence[float],
-                    image_size: int | None = None) -> v2.Compose:
+                    image_size: int | None = None, split: str = "train") -> v2.Compose:
     """uint8 CHW tensor (or PIL image) -> normalised float CHW tensor."""
+    if spec["hflip"] == "alternate":
+        # a per-sample transform sees neither the epoch nor, in a worker, the run's other samples
+        from trueval.core.errors import UserError
+
+        raise UserError("hflip: alternate (each image mirrored in every other epoch) needs the GPU-resident "
+                        "loader, data.loader=gpu (data held in memory); the DataLoader path mirrors at random: "
+                        "use hflip: true there", key=f"data.augment.{split}.hflip")
     ops: list[Any] = [v2.ToImage()]
     if image_size:
         ops.append(v2.Resize((image_size, image_size), antialias=True))
