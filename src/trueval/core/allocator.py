@@ -1,0 +1,55 @@
+"""glibc's allocator, tuned while a stage allocates and frees many large arrays.
+
+glibc serves an allocation above its mmap threshold (128 KiB, raised as it goes up to 32 MiB) with a
+fresh ``mmap`` and unmaps it on ``free``: every new temporary then costs page faults that zero its
+memory again. The integrity gate's search makes such temporaries by the thousand (tens of MB each,
+NumPy and torch on the CPU). Inside ``reuse_freed_memory`` every allocation comes from the heap and
+freed memory stays there for the next one; on leaving, the allocator gets settings close to its own
+steady state back and the kept memory is returned to the system (``malloc_trim``). Measured on the
+2-core machine: the whole cold ``audit.py data=cifar10`` took 69.8 s wall median (26 s of system
+time) before, 53.4 s (14 s of system time) with these settings, the same pairs found.
+
+Not glibc (musl, macOS, Windows): nothing changes. Environment variables (``MALLOC_MMAP_MAX_``)
+would do the same for the whole process, but only if set before it starts, and for every stage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+from typing import Iterator
+
+log = logging.getLogger("trueval")
+
+# mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -2, -3, -4
+_KEEP = {_M_MMAP_MAX: 0, _M_TRIM_THRESHOLD: 2**31 - 1, _M_TOP_PAD: 64 << 20}
+# after: the values glibc's dynamic threshold reaches on a process that handled large arrays (setting
+# any of them by hand turns the dynamic adjustment off for good, so they are set to where it ends)
+_AFTER = {_M_MMAP_MAX: 65536, _M_MMAP_THRESHOLD: 32 << 20, _M_TRIM_THRESHOLD: 64 << 20, _M_TOP_PAD: 128 << 10}
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+@contextlib.contextmanager
+def reuse_freed_memory() -> Iterator[bool]:
+    """Within: large allocations reuse freed heap memory instead of fresh pages. Yields whether it applies."""
+    libc = _glibc()
+    applied = libc is not None and all(libc.mallopt(k, v) == 1 for k, v in _KEEP.items())
+    try:
+        yield applied
+    finally:
+        if libc is not None:
+            for k, v in _AFTER.items():
+                libc.mallopt(k, v)
+            libc.malloc_trim(0)
