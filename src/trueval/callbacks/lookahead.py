@@ -27,6 +27,8 @@ class Lookahead(pl.Callback):
 
     ``decay = decay_per_step ** steps_since_last_update * progress ** power`` where ``progress`` is
     the share of the fit's batches done (0 to 1). airbench94 uses every 5 steps, 0.95 and 3.
+    A fit cut short (``max_steps``, ``max_time``, early stopping) ends on its last weights, which the
+    last update pulled towards the slow copy.
     """
 
     def __init__(self, every_n_steps: int = 5, decay_per_step: float = 0.95, power: float = 3.0) -> None:
