@@ -82,3 +82,12 @@ def test_eval_missing_checkpoint(tmp_path: Path) -> None:
 def test_eval_requires_a_checkpoint(tmp_path: Path) -> None:
     proc = run_cli("eval.py", _logs(tmp_path))
     assert proc.returncode != 0 and "ckpt_path" in proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_a_gpu_config_without_a_gpu_is_refused_before_the_data_set_up(tmp_path: Path) -> None:
+    # the data folder does not exist either: the GPU is what the message must name, at once
+    proc = run_cli("train.py", _logs(tmp_path) + ["trainer=gpu", "data=imagefolder", "data.root=/nonexistent/images"])
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "trainer.accelerator" in output and "trainer=cpu" in output, output[-2000:]
+    assert "/nonexistent/images" not in output and "Traceback" not in output

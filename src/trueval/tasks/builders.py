@@ -175,6 +175,20 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
                         enable_progress_bar=has_bar, **overrides)
 
 
+def check_accelerator(trainer_cfg: DictConfig) -> None:
+    """Refuse a config that asks for a GPU torch cannot see before the data set-up, not minutes later
+    when Lightning builds the Trainer ("No supported gpu backend found")."""
+    if str(trainer_cfg.get("accelerator", "auto")) not in ("gpu", "cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UserError("this config asks for a GPU (trainer=gpu, also chosen by experiments such as "
+                        "cifar10_speedrun and he2015_cifar10) and torch sees no CUDA device here: add trainer=cpu "
+                        "to run it on this machine (slowly), or run it where a CUDA GPU is visible",
+                        key="trainer.accelerator")
+
+
 def accelerator_is_cuda(trainer_cfg: DictConfig) -> bool:
     import torch
 

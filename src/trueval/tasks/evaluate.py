@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from trueval.tasks import artifacts
 from trueval.tasks.uncertainty import record_test_uncertainty
 from trueval.tasks.builders import (accelerator_is_cuda, build_callbacks, build_datamodule, build_loggers,
-                                    build_module, build_trainer)
+                                    build_module, build_trainer, check_accelerator)
 from trueval.tasks.checkpoints import check_fits_data, check_weights_fit, load_checkpoint
 from trueval.tasks.knobs import check_knobs
 from trueval.core.errors import LeakError
@@ -71,6 +71,7 @@ def _check_test_overlap(dm: Any, ckpt: dict[str, Any], record: RunRecord | None)
 
 
 def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
+    check_accelerator(cfg.trainer)
     ckpt = load_checkpoint(cfg.get("ckpt_path"))
     run_dir = Path(cfg.paths.output_dir)
     artifacts.write_config(cfg, run_dir)

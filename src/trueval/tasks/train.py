@@ -19,7 +19,7 @@ from trueval.callbacks.interruption import SignalGuard, StopOnSignal
 from trueval.callbacks.resume_state import ExactResume
 from trueval.tasks import artifacts
 from trueval.tasks.builders import (accelerator_is_cuda, build_callbacks, build_datamodule, build_loggers,
-                                    build_module, build_trainer)
+                                    build_module, build_trainer, check_accelerator)
 from trueval.tasks.runner import is_rank_zero
 from trueval.tasks.uncertainty import record_test_uncertainty
 from trueval.tasks.resume import prepare_resume
@@ -32,6 +32,7 @@ log = logging.getLogger("trueval")
 def train(cfg: DictConfig, record: RunRecord | None) -> float:
     """Returns ``cfg.optimized_metric`` for sweeps (NaN when it was not logged)."""
     started = time.time()
+    check_accelerator(cfg.trainer)
     run_dir = Path(cfg.paths.output_dir)
     if is_rank_zero():
         artifacts.write_config(cfg, run_dir)
