@@ -58,7 +58,7 @@ def gate_step(splits: Mapping[str, SampleSet], settings: IntegritySettings, *, c
     and fingerprint; the audit passes False and only wants the report. ``manifest``: the dataset's
     own fields of splits.json; ``target_key``: what the per-split target list is called in it.
     """
-    with reuse_freed_memory():  # the search's many large temporaries: a third less time on 2 cores
+    with reuse_freed_memory():  # the search's many large temporaries: its time 54 s -> 43 s on 2 cores
         found = find_duplicates(splits, settings, cache_dir, thorough=cut is not None, prints_wanted=enforce)
     offsets = found.offsets()
     if cut is None:
