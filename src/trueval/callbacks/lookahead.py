@@ -44,6 +44,7 @@ class Lookahead(pl.Callback):
         self.updates = 0
         self._last_step = 0
         self._slow: list[torch.Tensor] | None = None
+        self._current: list[torch.Tensor] = []  # the module's tensors the slow copy mirrors
         self._restored: list[torch.Tensor] | None = None
 
     @staticmethod
@@ -71,14 +72,15 @@ class Lookahead(pl.Callback):
         last = progress >= 1.0
         if step - self._last_step < self.every_n_steps and not last:
             return
-        current = self._tracked(pl_module)
         if self._slow is None:
+            self._current = current = self._tracked(pl_module)
             # taken at the first update, after any initialisation from the first batch (whitening)
             restored, self._restored = self._restored, None
             if restored is not None and [r.shape for r in restored] == [t.shape for t in current]:
                 self._slow = [r.to(device=t.device, dtype=t.dtype) for r, t in zip(restored, current)]
             else:  # nothing restored, or a checkpoint of another network: start from the weights
                 self._slow = [t.detach().clone() for t in current]
+        current = self._current
         decay = 1.0 if last else self.decay_per_step ** (step - self._last_step) * progress**self.power
         self._last_step = step
         # slow = weights + (slow - weights) * decay, i.e. lerp(weights, slow, decay); then weights = slow

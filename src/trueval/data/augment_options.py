@@ -13,6 +13,11 @@ from typing import Any, Mapping
 AUGMENT_KEYS = ("crop_padding", "hflip", "rot90", "cutout")
 
 
+def valid_hflip(value: Any) -> bool:
+    """true, false or "alternate" (shared by this check and the GPU loader's spec parser)."""
+    return isinstance(value, bool) or value == "alternate"
+
+
 def check_spec(spec: Mapping[str, Any] | None, split: str) -> dict[str, Any]:
     """Validated augmentation options of one split (missing keys mean off)."""
     from trueval.core.errors import UserError
@@ -25,7 +30,7 @@ def check_spec(spec: Mapping[str, Any] | None, split: str) -> dict[str, Any]:
     hflip = spec.get("hflip", False)
     if hflip is None:
         hflip = False
-    if not (isinstance(hflip, bool) or hflip == "alternate"):
+    if not valid_hflip(hflip):
         raise UserError(f"hflip must be true, false or alternate, got {hflip!r}", key=f"data.augment.{split}.hflip")
     return {"crop_padding": int(spec.get("crop_padding", 0) or 0), "hflip": hflip,
             "rot90": bool(spec.get("rot90", False)), "cutout": int(spec.get("cutout", 0) or 0)}

@@ -29,6 +29,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from trueval.core.errors import UserError
+from trueval.data.augment_options import valid_hflip
 
 PAD_MODES = ("reflect", "zero")
 
@@ -77,7 +78,7 @@ def parse_spec(spec: Mapping[str, Any] | AugmentSpec | None, key: str = "data.au
         values[name] = value
     for name in ("hflip", "rot90"):
         value = values.get(name, False)
-        if not (isinstance(value, bool) or (name == "hflip" and value == "alternate")):
+        if not (valid_hflip(value) if name == "hflip" else isinstance(value, bool)):
             choices = "true, false or alternate" if name == "hflip" else "true or false"
             raise UserError(f"{name} must be {choices}, got {value!r}", key=f"{key}.{name}")
         values[name] = value

@@ -178,7 +178,7 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
 def check_accelerator(trainer_cfg: DictConfig) -> None:
     """Refuse a config that asks for a GPU torch cannot see before the data set-up, not minutes later
     when Lightning builds the Trainer ("No supported gpu backend found")."""
-    if str(trainer_cfg.get("accelerator", "auto")) not in ("gpu", "cuda"):
+    if not _asks_for_gpu(trainer_cfg):
         return
     import torch
 
@@ -189,8 +189,12 @@ def check_accelerator(trainer_cfg: DictConfig) -> None:
                         key="trainer.accelerator")
 
 
+def _asks_for_gpu(trainer_cfg: DictConfig) -> bool:
+    return str(trainer_cfg.get("accelerator", "auto")) in ("gpu", "cuda")
+
+
 def accelerator_is_cuda(trainer_cfg: DictConfig) -> bool:
     import torch
 
     acc = str(trainer_cfg.get("accelerator", "auto"))
-    return acc in ("gpu", "cuda") or (acc == "auto" and torch.cuda.is_available())
+    return _asks_for_gpu(trainer_cfg) or (acc == "auto" and torch.cuda.is_available())
