@@ -147,8 +147,9 @@ class IntegritySettings:
 
 
 # bump when the detector changes so that cached reports of an older detector are not reused
-ALGORITHM_VERSION = 5  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
-# 4: letterboxed images also searched by their content alone; 5: pairs of different resolutions matched
+ALGORITHM_VERSION = 6  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
+# 4: letterboxed images also searched by their content alone; 5: pairs of different resolutions matched;
+# 6: pairs of different sharpness matched (the sharper one blurred)
 
 
 def _plain(cfg: Any) -> Any:

@@ -68,6 +68,12 @@ _REFINE_MAX_SCALE, _REFINE_MAX_ROTATION, _REFINE_MAX_STRETCH = 1.6, 15.0, 1.3
 # smaller below the thumbnail's, within _MATCH_REACH of ``near``, is scored again with the sharper
 # thumbnail brought down to the other's resolution (resolutions at least _MATCH_RATIO apart)
 _MATCH_REACH, _MATCH_RATIO = 0.1, 1.25
+# sharpness matching (same place): a pair whose thumbnails' sharpness (high-pass energy over variance)
+# differs by _SHARP_RATIO or more is scored again with the sharper one blurred to the other's sharpness
+# (the sigma of _SHARP_SIGMAS that comes closest): a blurred copy lost the detail the band-pass compares
+_SHARP_RATIO = 1.5
+_SHARP_PENALTY = 0.05  # held this much higher: blurring both sides also brings look-alikes closer
+_SHARP_SIGMAS = (0.5, 0.7, 1.0, 1.4, 2.0)
 
 
 def _axis_matrices(scale: torch.Tensor, shift: torch.Tensor, flip: torch.Tensor | None,
@@ -224,6 +230,42 @@ def _best_rows(rows: np.ndarray, a: np.ndarray, b: np.ndarray, score: np.ndarray
     return np.array([r for r in rows[first] if (int(a[r]), int(b[r])) not in verified], np.int64)
 
 
+def _degrade(first: np.ndarray, second: np.ndarray, first_sharper: np.ndarray, second_sharper: np.ndarray,
+             target: np.ndarray, how) -> None:
+    """In place: the sharper thumbnail of each marked row degraded by ``how(thumbs, target)``."""
+    for images, rows in ((first, np.flatnonzero(first_sharper)), (second, np.flatnonzero(second_sharper))):
+        if len(rows):
+            images[rows] = how(images[rows], target[rows])
+
+
+def _resample(thumbs: np.ndarray, sides: np.ndarray) -> np.ndarray:
+    """Each thumbnail down to its ``sides`` pixels (antialiased) and back up to THUMB."""
+    out = torch.from_numpy(np.ascontiguousarray(thumbs))
+    for size in np.unique(sides):
+        rows = torch.as_tensor(np.flatnonzero(sides == size))
+        small = torch.nn.functional.interpolate(out[rows][:, None], size=(int(size), int(size)), mode="bilinear",
+                                                antialias=True, align_corners=False)
+        out[rows] = torch.nn.functional.interpolate(small, size=(THUMB, THUMB), mode="bilinear",
+                                                    align_corners=False)[:, 0]
+    return out.numpy()
+
+
+def _sharpness(thumbs: np.ndarray) -> np.ndarray:
+    """High-pass energy over variance of each thumbnail: lower for a blurred or low-resolution image."""
+    x = torch.from_numpy(np.ascontiguousarray(thumbs, dtype=np.float32))
+    high = x - blur(x, 1.0)
+    return _numpy((high * high).mean((1, 2)) / (x.var((1, 2)) + 1.0))
+
+
+def _blur_to(thumbs: np.ndarray, sharpness: np.ndarray) -> np.ndarray:
+    """Each thumbnail blurred by the sigma of _SHARP_SIGMAS whose result's sharpness is closest to ``sharpness``."""
+    x = torch.from_numpy(np.ascontiguousarray(thumbs, dtype=np.float32))
+    tried = torch.stack([blur(x, s) for s in _SHARP_SIGMAS])  # sigmas, n, H, W
+    got = np.stack([_sharpness(t.numpy()) for t in tried])
+    pick = np.abs(np.log(got + 1e-9) - np.log(np.asarray(sharpness)[None] + 1e-9)).argmin(0)
+    return tried[torch.as_tensor(pick), torch.arange(len(x))].numpy()
+
+
 def _numpy(x: torch.Tensor) -> np.ndarray:
     return x.cpu().numpy()
 
@@ -263,15 +305,17 @@ class Verifier:
 
     def __init__(self, thumbs: np.ndarray, boxes: np.ndarray, max_shift: float, min_overlap: float,
                  layout_from: float = -1.0, layout_min: float = 0.97, refine: bool = True,
-                 device: torch.device | str = "cpu", sides: np.ndarray | None = None) -> None:
+                 device: torch.device | str = "cpu", sides: np.ndarray | None = None, match: bool = True) -> None:
         """``layout_from``: the full-resolution score from which the layout check applies (the lowest
         threshold the scores will be held to; below it a pair is not kept whatever the check says).
         ``device``: where the images are held and compared (the scores come back as numpy arrays).
-        ``sides``: each image's shorter side as decoded, pixels (None: no resolution matching)."""
+        ``sides``: each image's shorter side as decoded, pixels (None: no resolution matching).
+        ``match``: score pairs that lost different amounts of detail again (``_matched_scores``)."""
         self.device = torch.device(device)
         self.thumbs = np.asarray(thumbs, dtype=np.float32)
         self.box_rows = np.asarray(boxes)
         self.sides = None if sides is None else np.asarray(sides, dtype=np.int64)
+        self.match = match
         self.settings = (max_shift, min_overlap, layout_from, layout_min)
         t = torch.from_numpy(np.ascontiguousarray(thumbs, dtype=np.float32)).to(self.device)
         self.boxes = torch.from_numpy(np.asarray(boxes, dtype=np.int64)).to(self.device)
@@ -381,7 +425,7 @@ class Verifier:
         # near 1 (look-alike datasets) both are close to 1 and a narrower margin keeps the work small
         margin = float(np.clip(_COARSE_MARGIN * (1 - near) / 0.15, 0.03, _COARSE_MARGIN))
         out = self.fine_scores(a, b, flip, scale, aligned, np.flatnonzero(quick >= near - margin), out)
-        if self.sides is not None:
+        if self.match:
             np.maximum(out, self._matched_scores(a, b, flip, scale, aligned, out, near), out=out)
         # pairs that came close without reaching ``near``: the best hypothesis of each, refined
         reach = float(np.clip(_REFINE_REACH * (1 - near) / 0.1, 0.0, _REFINE_REACH)) if self.refine else 0.0
@@ -400,39 +444,47 @@ class Verifier:
 
     def _matched_scores(self, a: np.ndarray, b: np.ndarray, flip: np.ndarray, scale: np.ndarray,
                         aligned: np.ndarray, score: np.ndarray, near: float) -> np.ndarray:
-        """Scores of pairs saved at different resolutions, the sharper image brought down to the other's.
+        """Scores of pairs whose images lost different amounts of detail, the sharper one degraded first.
 
-        A copy saved at half size lost the detail its original keeps, and the band-pass compares that
-        detail: on the CIFAR-10 suites a copy scaled to x0.5 scored 0.93-0.98 against its original,
-        0.99-1.00 against the original scaled down and up the same way. Only pairs that came within
-        _MATCH_REACH of ``near`` and whose resolutions differ are scored again (-1 elsewhere)."""
+        A copy saved at half size, or blurred, lost the detail its original keeps, and the band-pass
+        compares that detail: on the CIFAR-10 suites a copy scaled to x0.5 scored 0.93-0.98 against its
+        original, 0.99-1.00 against the original scaled down and up the same way. Pairs within
+        _MATCH_REACH of ``near``: saved at different resolutions (``sides``), the sharper thumbnail goes
+        down to the other's resolution and back; otherwise, when their sharpness differs by
+        _SHARP_RATIO, the sharper one is blurred to the other's. -1 for every other row."""
         out = np.full(len(a), -1.0, np.float32)
-        assert self.sides is not None
-        sa, sb = np.minimum(self.sides[a], THUMB), np.minimum(self.sides[b], THUMB)
-        apart = np.maximum(sa, sb) >= _MATCH_RATIO * np.minimum(sa, sb)
-        todo = _best_rows(np.flatnonzero(apart & (score >= near - _MATCH_REACH) & (score < near)), a, b, score,
+        todo = _best_rows(np.flatnonzero((score >= near - _MATCH_REACH) & (score < near)), a, b, score,
                           score >= near)
         if len(todo) == 0:
             return out
-        sharp_a = sa[todo] > sb[todo]
-        target = np.minimum(sa[todo], sb[todo])
         first, second = self.thumbs[a[todo]], self.thumbs[b[todo]]  # the pair as hypothesised
-        sharp = torch.from_numpy(np.where(sharp_a[:, None, None], first, second))
-        for size in np.unique(target):  # the sharper image down to the other's resolution and back
-            rows = torch.as_tensor(np.flatnonzero(target == size))
-            small = torch.nn.functional.interpolate(sharp[rows][:, None], size=(int(size), int(size)), mode="bilinear",
-                                                    antialias=True, align_corners=False)
-            sharp[rows] = torch.nn.functional.interpolate(small, size=(THUMB, THUMB), mode="bilinear",
-                                                          align_corners=False)[:, 0]
-        first[sharp_a], second[~sharp_a] = sharp.numpy()[sharp_a], sharp.numpy()[~sharp_a]
+        changed = np.zeros(len(todo), bool)
+        if self.sides is not None:
+            sa, sb = np.minimum(self.sides[a[todo]], THUMB), np.minimum(self.sides[b[todo]], THUMB)
+            apart = np.maximum(sa, sb) >= _MATCH_RATIO * np.minimum(sa, sb)
+            _degrade(first, second, apart & (sa > sb), apart & (sa < sb), np.minimum(sa, sb), _resample)
+            changed |= apart
+        sharp_a, sharp_b = _sharpness(first), _sharpness(second)
+        ratio = np.maximum(sharp_a, sharp_b) / np.maximum(np.minimum(sharp_a, sharp_b), 1e-6)
+        # look-alike datasets (``near`` raised towards 1, MNIST): the reach narrows as the refinement's does;
+        # at the full reach MNIST sent 12,926 pairs of different digits through it for nothing (5 s)
+        reach = float(np.clip(_MATCH_REACH * (1 - near) / 0.1, 0.0, _MATCH_REACH))
+        blurry = ~changed & (ratio >= _SHARP_RATIO) & (score[todo] >= near - reach)
+        target = np.minimum(sharp_a, sharp_b)
+        _degrade(first, second, blurry & (sharp_a > sharp_b), blurry & (sharp_a < sharp_b), target, _blur_to)
+        changed |= blurry
+        todo, first, second, blurred = todo[changed], first[changed], second[changed], blurry[changed]
+        if len(todo) == 0:
+            return out
         m = len(todo)
         images = np.concatenate([first, second])
         boxes = np.concatenate([self.box_rows[a[todo]], self.box_rows[b[todo]]])
         max_shift, min_overlap, layout_from, layout_min = self.settings
         pairwise = Verifier(images, boxes, max_shift, min_overlap, layout_from, layout_min, refine=False,
-                            device=self.device)
+                            device=self.device, match=False)
         rows = np.arange(m)
         out[todo] = pairwise.score(rows, rows + m, flip[todo], scale[todo], aligned[todo], near)
+        out[todo[blurred]] -= _SHARP_PENALTY
         return out
 
     def fine_scores(self, a: np.ndarray, b: np.ndarray, flip: np.ndarray, scale: np.ndarray, aligned: np.ndarray,
