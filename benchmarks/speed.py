@@ -172,6 +172,7 @@ class Setup:
     peak_tflops: float | None
     extra: list[str] = field(default_factory=list)
     first: str = "template"
+    first_seed: int = 0
 
     def common(self, tag: str) -> list[str]:
         out = self.work / "runs" / tag
@@ -609,8 +610,8 @@ def speedrun_seeds(s: Setup, over: list[str], warm_up: bool) -> dict[str, Any]:
         cfg.paths.output_dir = str(base_dir / "warmup")
         warm = template.run(0, 10_000, test=True)
         out["warmup_train_s"], out["warmup_test_acc"] = warm["train_s"], warm["test_acc"]
-    for seed in range(s.seeds):
-        if seed and s.remaining() < 2 * max(r["wall_s"] for r in out["runs"]):
+    for seed in range(s.first_seed, s.first_seed + s.seeds):
+        if out["runs"] and s.remaining() < 2 * max(r["wall_s"] for r in out["runs"]):
             say(f"  budget: stopping after {seed} seed(s)")
             break
         cfg.paths.output_dir = str(base_dir / f"seed{seed}")
@@ -1006,6 +1007,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--budget", type=float, default=450.0, help="seconds for the whole run (default 450)")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions per stage")
     p.add_argument("--seeds", type=int, default=5, help="speed-run seeds")
+    p.add_argument("--first-seed", type=int, default=0, help="the first speed-run seed (fresh seeds confirm a "
+                   "recipe chosen on others)")
     p.add_argument("--stages", default=None, help="comma-separated subset, run in this order (default: "
                    f"{','.join(DEFAULT_STAGES)}; --smoke leaves out resnet18_compiled)")
     p.add_argument("--mlp-variants", default=";".join(DEFAULT_MLP_VARIANTS),
@@ -1053,7 +1056,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit("no data folder: pass --data-dir <folder with mnist/ and cifar10-jpg.tar.gz>")
         mnist_root, cifar_root = prepare_mnist(data_dir, work), prepare_cifar10(data_dir, work)
     s = Setup(smoke=args.smoke, device=device, work=work, cifar_root=cifar_root, mnist_root=mnist_root,
-              budget_s=args.budget, repeats=args.repeats, seeds=args.seeds,
+              budget_s=args.budget, repeats=args.repeats, seeds=args.seeds, first_seed=args.first_seed,
               peak_tflops=peak_for(device, args.peak_tflops), extra=list(args.overrides), first=args.first)
     report: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)",
