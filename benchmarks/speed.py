@@ -938,7 +938,9 @@ def command_phases(command: list[str], run_dir: Path) -> dict[str, Any]:
         "gate_s": gate,
         "fit_s": round(fit, 2) if fit is not None else None,
         "first_epoch_s": metrics.get("time/first_epoch_seconds"),
-        "steady_epoch_s": metrics.get("time/epoch_seconds"),
+        # the last epoch holds the run's one validation pass and its checkpoints: not a steady epoch
+        "last_epoch_s": metrics.get("time/epoch_seconds"),
+        "mean_epoch_s": metrics.get("time/epoch_seconds_mean"),
         "test_acc": metrics.get("test/acc"),
     }
     if run_s is not None and fit is not None:

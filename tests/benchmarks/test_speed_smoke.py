@@ -166,12 +166,15 @@ def test_command_phases_split_a_run_from_its_own_records(tmp_path: Path) -> None
     script = (
         "import json, pathlib, time; time.sleep(0.3); d = pathlib.Path(%r);"
         "(d / 'metrics.json').write_text(json.dumps({'wall_seconds': 0.1, 'metrics': {'time/total_seconds': 0.04,"
-        " 'time/data_setup_seconds': 0.03, 'time/first_epoch_seconds': 0.02, 'time/epoch_seconds': 0.01, 'test/acc': 0.5}}));"
+        " 'time/data_setup_seconds': 0.03, 'time/first_epoch_seconds': 0.02, 'time/epoch_seconds': 0.01,"
+        " 'time/epoch_seconds_mean': 0.015, 'test/acc': 0.5}}));"
         "(d / 'leak_report.json').write_text(json.dumps({'seconds': 0.02}))" % str(run))
     phases = speed.command_phases([sys.executable, "-c", script], run)
     assert phases["command_wall_s"] >= 0.3 and phases["import_and_compose_s"] == round(phases["command_wall_s"] - 0.1, 2)
     assert (phases["gate_s"], phases["fit_s"], phases["first_epoch_s"], phases["test_acc"]) == (0.02, 0.04, 0.02, 0.5)
     assert phases["rest_of_run_s"] == 0.03
+    # the last epoch (validation, checkpoints) is reported as such, never as a steady epoch
+    assert (phases["last_epoch_s"], phases["mean_epoch_s"]) == (0.01, 0.015) and "steady_epoch_s" not in phases
     with pytest.raises(RuntimeError, match="exit code 3"):
         speed.command_phases([sys.executable, "-c", "raise SystemExit(3)"], run)
 
