@@ -245,3 +245,39 @@ def test_a_blurred_copy_is_compared_at_its_sharpness(monkeypatch) -> None:
     assert found() == planted
     monkeypatch.setattr(verify, "_SHARP_RATIO", float("inf"))
     assert found() < planted  # without the matching some blurred copies stay below the threshold
+
+
+def _hue_turned(a: np.ndarray, turn: float) -> np.ndarray:
+    hsv = np.asarray(Image.fromarray(a).convert("HSV")).copy()
+    hsv[..., 0] = (hsv[..., 0].astype(np.int64) + round(turn * 256)) % 256
+    return np.asarray(Image.fromarray(hsv, "HSV").convert("RGB"))
+
+
+def _colourful(n: int, seed: int) -> np.ndarray:
+    """Textured images whose channels share most of their structure, as photos' do."""
+    grey = photos(n, seed=seed).astype(np.float64).mean(-1, keepdims=True)
+    tint = photos(n, seed=seed + 100, cells=(2, 4)).astype(np.float64)
+    return np.clip(0.6 * grey + 0.4 * tint, 0, 255).astype(np.uint8)
+
+
+def test_a_hue_rotated_copy_is_compared_by_value(monkeypatch) -> None:
+    """Turning every hue by half the circle changes the grayscale the search compares (a colour
+    becomes another of a different luma) and keeps HSV's value, max(R, G, B): pairs that came close
+    are scored again on value thumbnails (without that, none of these 8 copies was found)."""
+    import trueval.integrity.verify as verify
+
+    train = _colourful(100, 51)
+    copies = np.stack([_hue_turned(train[i], 0.5) for i in range(8)])
+    test = np.concatenate([copies, _colourful(20, 52)])
+    sets = {"train": SampleSet("train", np.zeros(len(train), np.int64), images=train, sources=["gen-train"], name="gen"),
+            "test": SampleSet("test", np.zeros(len(test), np.int64), images=test, sources=["gen-test"], name="gen")}
+
+    def found() -> set:
+        report = run_gate(sets, IntegritySettings.from_config({"cache": False}), cache_dir=None, dataset="gen")
+        return {(p.a.index, p.b.index) for p in report.pairs if p.kind == "near"}
+
+    planted = {(i, i) for i in range(8)}
+    with_value = found()
+    assert with_value <= planted and len(with_value) >= 6
+    monkeypatch.setattr(verify, "_COLOUR_REACH", 0.0)
+    assert found() < with_value

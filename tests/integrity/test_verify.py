@@ -66,3 +66,20 @@ def test_layout_threshold_is_a_setting_and_zero_turns_the_check_off() -> None:
     assert pairs(0.0) == 1  # check off: the band-pass score alone pairs them
     assert IntegritySettings.from_config({"thresholds": {"layout": 0.5}}).digest() != \
         IntegritySettings.from_config({}).digest()  # cached reports are per setting
+
+
+def test_colour_images_get_value_thumbnails_and_grey_ones_none() -> None:
+    from trueval.integrity.fingerprints import Prints, THUMB, resized
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (3, 40, 40, 3), dtype=np.uint8)
+    prints = compute_prints(SampleSet("x", np.zeros(3, np.int64), images=rgb, sources=["x"], name="x"))
+    assert prints.value_thumbs is not None and prints.value_thumbs.shape == (3, THUMB, THUMB)
+    # max(R, G, B) of each pixel: never below the grayscale (a weighted mean of the same channels)
+    assert prints.value_thumbs.dtype == np.uint8  # rounded: within half a level of max(R, G, B)
+    assert (prints.value_thumbs >= prints.thumbs - 0.5).all() and (prints.value_thumbs > prints.thumbs + 1).any()
+    grey = rgb[..., :1]
+    assert compute_prints(SampleSet("x", np.zeros(3, np.int64), images=grey, sources=["x"], name="x")).value_thumbs is None
+    both = Prints.concat([prints, prints]).take(np.array([1, 4]))
+    assert np.array_equal(both.value_thumbs, prints.value_thumbs[[1, 1]])
+    assert resized(prints, 16).value_thumbs.shape == (3, 16, 16)

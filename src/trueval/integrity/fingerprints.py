@@ -60,6 +60,10 @@ class Prints:
     side: np.ndarray | None = None  # (N,) int16 shorter side of the decoded image, pixels
     # letterboxed samples: their row, and the thumbnail and box of their content alone (``Views``)
     views: "Views | None" = None
+    # (N, THUMB, THUMB) uint8 thumbnails of HSV's value, max(R, G, B), with the boxes of ``thumbs``
+    # (bytes: a quarter of the memory and copying of float32); None for one-channel images. A hue rotation keeps it and changes the grayscale (luma): the
+    # search scores pairs that came close in grayscale again on these (``Verifier(colour=...)``)
+    value_thumbs: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -76,7 +80,8 @@ class Prints:
         starts = np.cumsum([0] + [len(p) for p in parts[:-1]])
         views = [p.views.shifted(int(at)) for p, at in zip(parts, starts) if p.views is not None]
         return Prints(hashes=cat("hashes"), thumbs=cat("thumbs"), boxes=cat("boxes"), contrast=cat("contrast"),
-                      side=cat("side"), views=Views.concat(views) if views else None)
+                      side=cat("side"), views=Views.concat(views) if views else None,
+                      value_thumbs=cat("value_thumbs"))
 
     def take(self, idx: np.ndarray) -> "Prints":
         def pick(a):
@@ -84,7 +89,8 @@ class Prints:
 
         return Prints(hashes=self.hashes[idx], thumbs=pick(self.thumbs), boxes=pick(self.boxes),
                       contrast=pick(self.contrast), side=pick(self.side),
-                      views=None if self.views is None else self.views.take(idx, len(self)))
+                      views=None if self.views is None else self.views.take(idx, len(self)),
+                      value_thumbs=pick(self.value_thumbs))
 
 
 @dataclass
@@ -266,7 +272,7 @@ def _prints_of_batch(batch, want_thumbs: bool) -> Prints:
     if not want_thumbs:
         return Prints(hashes, None, None, None)
     if isinstance(batch, np.ndarray):
-        thumbs, boxes, contrast, views = _thumbs_same_size(batch)
+        thumbs, boxes, contrast, views, value = _thumbs_same_size(batch)
         side = np.full(len(batch), min(batch.shape[1:3]), np.int16)
     else:
         side = np.array([min(img.shape[:2]) for img in batch], np.int16)
@@ -277,12 +283,19 @@ def _prints_of_batch(batch, want_thumbs: bool) -> Prints:
         for i, img in enumerate(batch):
             by_shape.setdefault(img.shape, []).append(i)
         found = []
+        value = None
         for idx in by_shape.values():
-            t, b, c, v = _thumbs_same_size(np.stack([batch[i] for i in idx]))
+            t, b, c, v, val = _thumbs_same_size(np.stack([batch[i] for i in idx]))
             thumbs[idx], boxes[idx], contrast[idx] = t, b, c
+            if val is not None:
+                if value is None:  # one-channel images of a mixed batch: their grayscale is their value
+                    value = np.clip(np.rint(thumbs), 0, 255).astype(np.uint8)
+                value[idx] = val
+            elif value is not None:
+                value[idx] = np.clip(np.rint(t), 0, 255).astype(np.uint8)
             found.append(Views(np.asarray(idx, np.int64)[v.rows], v.thumbs, v.boxes))
         views = Views.concat(found)
-    return Prints(hashes, thumbs, boxes, contrast, side, views=views if len(views) else None)
+    return Prints(hashes, thumbs, boxes, contrast, side, views=views if len(views) else None, value_thumbs=value)
 
 
 def luma(images: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -298,7 +311,8 @@ def luma(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return x[..., 0].float()
 
 
-def _thumbs_same_size(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Views]:
+def _thumbs_same_size(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Views, np.ndarray | None]:
+    """Grayscale thumbnails, their content boxes, contrast, letterbox views and (colour images) value thumbnails."""
     gray = luma(images)  # N, H, W
     n, h, w = gray.shape
     boxes = content_boxes(gray)
@@ -306,7 +320,14 @@ def _thumbs_same_size(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     mean = flat.mean(1)
     contrast = ((flat * flat).mean(1) - mean * mean).clamp(min=0).sqrt()
     thumbs, tboxes = _thumbnails(gray, boxes)
-    return thumbs, tboxes, contrast.numpy(), _letterbox_views(gray, boxes)
+    value = None
+    if images.ndim == 4 and images.shape[-1] == 3:
+        arr = np.asarray(images).max(-1)
+        if arr.shape[1:] == (THUMB, THUMB):
+            value = arr
+        else:
+            value = np.clip(np.rint(_thumbnails(torch.from_numpy(arr).float(), boxes)[0]), 0, 255).astype(np.uint8)
+    return thumbs, tboxes, contrast.numpy(), _letterbox_views(gray, boxes), value
 
 
 def _letterbox_views(gray: torch.Tensor, boxes: torch.Tensor) -> Views:
@@ -399,9 +420,16 @@ def resized(prints: Prints, size: int) -> Prints:
     current = prints.thumbs.shape[-1]
     if current == size:
         return prints
-    t = torch.from_numpy(np.ascontiguousarray(prints.thumbs, dtype=np.float32))[:, None]
-    t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=size < current, align_corners=False)[:, 0]
+
+    def resample(thumbs: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(np.ascontiguousarray(thumbs, dtype=np.float32))[:, None]
+        return F.interpolate(t, size=(size, size), mode="bilinear", antialias=size < current,
+                             align_corners=False)[:, 0].numpy()
+
     b = prints.boxes.astype(np.float64) * (size / current)
     boxes = np.stack([np.ceil(b[:, 0] - 1e-6), np.floor(b[:, 1] + 1e-6), np.ceil(b[:, 2] - 1e-6),
                       np.floor(b[:, 3] + 1e-6)], 1).astype(np.int16)
-    return Prints(prints.hashes, t.numpy(), boxes, prints.contrast, prints.side)
+    value = None
+    if prints.value_thumbs is not None:
+        value = np.clip(np.rint(resample(prints.value_thumbs)), 0, 255).astype(np.uint8)
+    return Prints(prints.hashes, resample(prints.thumbs), boxes, prints.contrast, prints.side, value_thumbs=value)

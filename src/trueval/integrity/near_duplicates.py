@@ -111,8 +111,13 @@ def _with_views(prints: Prints, groups: np.ndarray) -> tuple[Prints, np.ndarray,
         return prints, groups, np.arange(n)
     assert prints.contrast is not None and prints.thumbs is not None and prints.boxes is not None
     side = None if prints.side is None else np.r_[prints.side, prints.side[v.rows]]
+    # a view has no value thumbnail of its own: its grayscale one stands in (a colour rescoring of a
+    # letterboxed copy then compares its grayscale with the other image's value)
+    value = None if prints.value_thumbs is None else np.concatenate(
+        [prints.value_thumbs, np.clip(np.rint(v.thumbs), 0, 255).astype(np.uint8)])
     extended = Prints(np.r_[prints.hashes, prints.hashes[v.rows]], np.concatenate([prints.thumbs, v.thumbs]),
-                      np.concatenate([prints.boxes, v.boxes]), np.r_[prints.contrast, prints.contrast[v.rows]], side)
+                      np.concatenate([prints.boxes, v.boxes]), np.r_[prints.contrast, prints.contrast[v.rows]], side,
+                      value_thumbs=value)
     return extended, np.r_[groups, groups[v.rows]], np.r_[np.arange(n), v.rows]
 
 
@@ -133,7 +138,8 @@ def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: Integri
         proposed = time.perf_counter()
         verifier = Verifier(prints.thumbs[active], prints.boxes[active], thr.max_shift, thr.min_overlap, thr.near,
                             layout_min=thr.layout, refine=thr.refine, device=device,
-                            sides=None if prints.side is None else prints.side[active])
+                            sides=None if prints.side is None else prints.side[active],
+                            colour=None if prints.value_thumbs is None else prints.value_thumbs[active])
         near, level = thr.near, -1.0
         if thr.adaptive:
             level, high = _lookalike_level(verifier, a, b, flip, scale, aligned, g, owner == np.arange(len(g)))

@@ -147,9 +147,10 @@ class IntegritySettings:
 
 
 # bump when the detector changes so that cached reports of an older detector are not reused
-ALGORITHM_VERSION = 6  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
+ALGORITHM_VERSION = 7  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
 # 4: letterboxed images also searched by their content alone; 5: pairs of different resolutions matched;
-# 6: pairs of different sharpness matched (the sharper one blurred)
+# 6: pairs of different sharpness matched (the sharper one blurred); 7: close pairs of colour images
+# scored again on value thumbnails (hue rotations)
 
 
 def _plain(cfg: Any) -> Any:
