@@ -9,6 +9,8 @@ of computing the same maximum is faster: ``max_pool2d`` (torch's kernel, what th
 tie between the tied inputs, hence a gradient difference on random bf16 data), ``via_nchw`` (the
 kernel on a contiguous copy) and ``compiled`` (torch.compile's generated kernel). Each row says
 whether its output equals ``max_pool2d``'s and whether the output stays channels-last.
+(None of these beat ``max_pool2d``; the net now uses Triton kernels, trueval.models.nets.pooling,
+which benchmarks/pooling.py times against torch's layers.)
 """
 
 from __future__ import annotations

@@ -223,6 +223,14 @@ def test_a_copy_saved_at_half_size_is_compared_at_its_resolution(tmp_path, monke
     assert found() < planted  # without the matching some copies stay below the threshold
 
 
+def _near_pairs(train: np.ndarray, test: np.ndarray) -> set:
+    """(train index, test index) of the near-duplicate pairs the gate reports between two image arrays."""
+    sets = {"train": SampleSet("train", np.zeros(len(train), np.int64), images=train, sources=["gen-train"], name="gen"),
+            "test": SampleSet("test", np.zeros(len(test), np.int64), images=test, sources=["gen-test"], name="gen")}
+    report = run_gate(sets, IntegritySettings.from_config({"cache": False}), cache_dir=None, dataset="gen")
+    return {(p.a.index, p.b.index) for p in report.pairs if p.kind == "near"}
+
+
 def test_a_blurred_copy_is_compared_at_its_sharpness(monkeypatch) -> None:
     """Copies blurred with a Gaussian of radius 2.5 (on CIFAR photos 1.5 does the same): the band-pass
     compares detail they lost, so each pair close to the threshold is scored again with the sharper
@@ -234,17 +242,10 @@ def test_a_blurred_copy_is_compared_at_its_sharpness(monkeypatch) -> None:
     train = photos(100, seed=43)
     blurred = np.stack([np.asarray(Image.fromarray(train[i]).filter(ImageFilter.GaussianBlur(2.5))) for i in range(8)])
     test = np.concatenate([blurred, photos(20, seed=44)])
-    sets = {"train": SampleSet("train", np.zeros(len(train), np.int64), images=train, sources=["gen-train"], name="gen"),
-            "test": SampleSet("test", np.zeros(len(test), np.int64), images=test, sources=["gen-test"], name="gen")}
-
-    def found() -> set:
-        report = run_gate(sets, IntegritySettings.from_config({"cache": False}), cache_dir=None, dataset="gen")
-        return {(p.a.index, p.b.index) for p in report.pairs if p.kind == "near"}
-
     planted = {(i, i) for i in range(8)}
-    assert found() == planted
+    assert _near_pairs(train, test) == planted
     monkeypatch.setattr(verify, "_SHARP_RATIO", float("inf"))
-    assert found() < planted  # without the matching some blurred copies stay below the threshold
+    assert _near_pairs(train, test) < planted  # without the matching some blurred copies stay below the threshold
 
 
 def _hue_turned(a: np.ndarray, turn: float) -> np.ndarray:
@@ -269,15 +270,7 @@ def test_a_hue_rotated_copy_is_compared_by_value(monkeypatch) -> None:
     train = _colourful(100, 51)
     copies = np.stack([_hue_turned(train[i], 0.5) for i in range(8)])
     test = np.concatenate([copies, _colourful(20, 52)])
-    sets = {"train": SampleSet("train", np.zeros(len(train), np.int64), images=train, sources=["gen-train"], name="gen"),
-            "test": SampleSet("test", np.zeros(len(test), np.int64), images=test, sources=["gen-test"], name="gen")}
-
-    def found() -> set:
-        report = run_gate(sets, IntegritySettings.from_config({"cache": False}), cache_dir=None, dataset="gen")
-        return {(p.a.index, p.b.index) for p in report.pairs if p.kind == "near"}
-
-    planted = {(i, i) for i in range(8)}
-    with_value = found()
-    assert with_value <= planted and len(with_value) >= 6
+    with_value = _near_pairs(train, test)
+    assert with_value <= {(i, i) for i in range(8)} and len(with_value) >= 6
     monkeypatch.setattr(verify, "_COLOUR_REACH", 0.0)
-    assert found() < with_value
+    assert _near_pairs(train, test) < with_value
