@@ -322,11 +322,14 @@ def _thumbs_same_size(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     thumbs, tboxes = _thumbnails(gray, boxes)
     value = None
     if images.ndim == 4 and images.shape[-1] == 3:
-        arr = np.asarray(images).max(-1)
-        if arr.shape[1:] == (THUMB, THUMB):
-            value = arr
+        arr = np.asarray(images)
+        # torch's max over the channels: numpy's reduction over an axis of 3 took 13x as long (3.8 s
+        # for BCCD's 364 photos, 2.2 s for CIFAR-10)
+        top = torch.from_numpy(arr if arr.flags.writeable else arr.copy()).amax(-1)
+        if top.shape[1:] == (THUMB, THUMB):
+            value = top.numpy()
         else:
-            value = np.clip(np.rint(_thumbnails(torch.from_numpy(arr).float(), boxes)[0]), 0, 255).astype(np.uint8)
+            value = np.clip(np.rint(_thumbnails(top.float(), boxes)[0]), 0, 255).astype(np.uint8)
     return thumbs, tboxes, contrast.numpy(), _letterbox_views(gray, boxes), value
 
 
