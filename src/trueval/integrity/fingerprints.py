@@ -61,8 +61,9 @@ class Prints:
     # letterboxed samples: their row, and the thumbnail and box of their content alone (``Views``)
     views: "Views | None" = None
     # (N, THUMB, THUMB) uint8 thumbnails of HSV's value, max(R, G, B), with the boxes of ``thumbs``
-    # (bytes: a quarter of the memory and copying of float32); None for one-channel images. A hue rotation keeps it and changes the grayscale (luma): the
-    # search scores pairs that came close in grayscale again on these (``Verifier(colour=...)``)
+    # (bytes: a quarter of the memory and copying of float32); None for one-channel images. A hue
+    # rotation keeps the value and changes the grayscale (luma): the search scores pairs that came
+    # close in grayscale again on these (``Verifier(colour=...)``)
     value_thumbs: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -289,10 +290,10 @@ def _prints_of_batch(batch, want_thumbs: bool) -> Prints:
             thumbs[idx], boxes[idx], contrast[idx] = t, b, c
             if val is not None:
                 if value is None:  # one-channel images of a mixed batch: their grayscale is their value
-                    value = np.clip(np.rint(thumbs), 0, 255).astype(np.uint8)
+                    value = as_bytes(thumbs)
                 value[idx] = val
             elif value is not None:
-                value[idx] = np.clip(np.rint(t), 0, 255).astype(np.uint8)
+                value[idx] = as_bytes(t)
             found.append(Views(np.asarray(idx, np.int64)[v.rows], v.thumbs, v.boxes))
         views = Views.concat(found)
     return Prints(hashes, thumbs, boxes, contrast, side, views=views if len(views) else None, value_thumbs=value)
@@ -309,6 +310,11 @@ def luma(images: np.ndarray | torch.Tensor) -> torch.Tensor:
         x = x.float()
         return x[..., 0] * _LUMA[0] + x[..., 1] * _LUMA[1] + x[..., 2] * _LUMA[2]
     return x[..., 0].float()
+
+
+def as_bytes(thumbs: np.ndarray) -> np.ndarray:
+    """Thumbnails (0..255 floats) rounded to uint8, the value thumbnails' storage."""
+    return np.clip(np.rint(thumbs), 0, 255).astype(np.uint8)
 
 
 def _thumbs_same_size(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Views, np.ndarray | None]:
@@ -329,7 +335,7 @@ def _thumbs_same_size(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         if top.shape[1:] == (THUMB, THUMB):
             value = top.numpy()
         else:
-            value = np.clip(np.rint(_thumbnails(top.float(), boxes)[0]), 0, 255).astype(np.uint8)
+            value = as_bytes(_thumbnails(top.float(), boxes)[0])
     return thumbs, tboxes, contrast.numpy(), _letterbox_views(gray, boxes), value
 
 
@@ -434,5 +440,5 @@ def resized(prints: Prints, size: int) -> Prints:
                       np.floor(b[:, 3] + 1e-6)], 1).astype(np.int16)
     value = None
     if prints.value_thumbs is not None:
-        value = np.clip(np.rint(resample(prints.value_thumbs)), 0, 255).astype(np.uint8)
+        value = as_bytes(resample(prints.value_thumbs))
     return Prints(prints.hashes, resample(prints.thumbs), boxes, prints.contrast, prints.side, value_thumbs=value)

@@ -23,7 +23,7 @@ import torch
 from trueval.integrity.ann import neighbours
 from trueval.integrity.descriptors import (Whitener, bispectrum_descriptors, fill_outside,
                                            pixel_descriptors, zoom, zoom_levels)
-from trueval.integrity.fingerprints import Prints
+from trueval.integrity.fingerprints import Prints, as_bytes
 from trueval.integrity.settings import IntegritySettings
 from trueval.integrity.verify import Verifier
 
@@ -113,8 +113,7 @@ def _with_views(prints: Prints, groups: np.ndarray) -> tuple[Prints, np.ndarray,
     side = None if prints.side is None else np.r_[prints.side, prints.side[v.rows]]
     # a view has no value thumbnail of its own: its grayscale one stands in (a colour rescoring of a
     # letterboxed copy then compares its grayscale with the other image's value)
-    value = None if prints.value_thumbs is None else np.concatenate(
-        [prints.value_thumbs, np.clip(np.rint(v.thumbs), 0, 255).astype(np.uint8)])
+    value = None if prints.value_thumbs is None else np.concatenate([prints.value_thumbs, as_bytes(v.thumbs)])
     extended = Prints(np.r_[prints.hashes, prints.hashes[v.rows]], np.concatenate([prints.thumbs, v.thumbs]),
                       np.concatenate([prints.boxes, v.boxes]), np.r_[prints.contrast, prints.contrast[v.rows]], side,
                       value_thumbs=value)

@@ -11,7 +11,8 @@ convolution (``max_pool_backward_nhwc`` alone 38 ms). What the measurements
   (``amax`` over a strided 6-d view, ``torch.where`` for the gradient), 0.228 s of kernels per
   epoch against 0.239 s, since torch's strided elementwise kernels are not memory-bound either;
   ``torch.compile`` of the pool, whose kernels are fast but whose per-call host work and
-  per-shape recompilation made the speed run 1.9x slower. CPU tensors, and machines without Triton, use torch's pool;
+  per-shape recompilation made the speed run 1.9x slower. CPU tensors, and machines without
+  Triton, use torch's pool;
 - the global pool is one ``amax`` over H and W: 1.7-2.2x faster than ``adaptivemaxpool``,
   forward and backward. Its gradient is shared out evenly between tied maxima (the adaptive pool
   gives all of it to one); the forward results are identical.

@@ -21,7 +21,7 @@ and TTA config):
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -33,12 +33,12 @@ from trueval.models.nets.pooling import GlobalMaxPool, MaxPool2x2
 POOLINGS = ("fast", "torch")
 
 
-def _pool_layers(pooling: str) -> tuple[nn.Module, nn.Module]:
-    """The 2x2 pool and the global pool: trueval.models.nets.pooling's (fast) or torch's layers."""
+def _pool_layers(pooling: str) -> tuple[Callable[[], nn.Module], Callable[[], nn.Module]]:
+    """Makers of the 2x2 pool and of the global pool: trueval.models.nets.pooling's (fast) or torch's."""
     if pooling == "fast":
-        return MaxPool2x2(), GlobalMaxPool()
+        return MaxPool2x2, GlobalMaxPool
     if pooling == "torch":
-        return nn.MaxPool2d(2), nn.AdaptiveMaxPool2d(1)
+        return (lambda: nn.MaxPool2d(2)), (lambda: nn.AdaptiveMaxPool2d(1))
     raise UserError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}", key="model.pooling")
 
 
@@ -143,12 +143,13 @@ class SpeedrunNet(nn.Module):
         nn.init.zeros_(self.whiten.bias)
         layers: list[nn.Module] = [self.whiten, nn.GELU()]
         in_channels = whiten_width
+        make_pool, make_global_pool = _pool_layers(pooling)
         for out_channels in widths:
             layers.append(ConvGroup(in_channels, out_channels, batchnorm_momentum, batchnorm_eps, bias_scale,
-                                    _pool_layers(pooling)[0]))
+                                    make_pool()))
             in_channels = out_channels
         self.features = nn.Sequential(*layers)
-        self.pool = _pool_layers(pooling)[1]
+        self.pool = make_global_pool()
         self.head = nn.Linear(in_channels, num_classes, bias=False)
         self.logit_scale = float(logit_scale)
         self.num_features = in_channels

@@ -27,6 +27,16 @@ _BLOCK = 1024
 
 
 @triton.jit
+def _split(offs, size1, size2, size3):
+    """Linear positions as indices of a 4-d array whose last three dimensions have these sizes."""
+    i3 = offs % size3
+    rest = offs // size3
+    i2 = rest % size2
+    rest = rest // size2
+    return rest // size1, rest % size1, i2, i3
+
+
+@triton.jit
 def _block_windows(total, C, Ho, Wo, CHANNELS_LAST: tl.constexpr, WIDE: tl.constexpr, BLOCK: tl.constexpr):
     """This program's outputs: their linear positions in the output's memory order (int64 when
     ``WIDE``), which of them exist, and their (n, c, ho, wo)."""
@@ -36,19 +46,9 @@ def _block_windows(total, C, Ho, Wo, CHANNELS_LAST: tl.constexpr, WIDE: tl.const
     else:
         offs = pid * BLOCK + tl.arange(0, BLOCK)
     if CHANNELS_LAST:
-        c = offs % C
-        t = offs // C
-        wo = t % Wo
-        t = t // Wo
-        ho = t % Ho
-        n = t // Ho
+        n, ho, wo, c = _split(offs, Ho, Wo, C)
     else:
-        wo = offs % Wo
-        t = offs // Wo
-        ho = t % Ho
-        t = t // Ho
-        c = t % C
-        n = t // C
+        n, c, ho, wo = _split(offs, C, Ho, Wo)
     return offs, offs < total, n, c, ho, wo
 
 
