@@ -83,3 +83,49 @@ def test_colour_images_get_value_thumbnails_and_grey_ones_none() -> None:
     both = Prints.concat([prints, prints]).take(np.array([1, 4]))
     assert np.array_equal(both.value_thumbs, prints.value_thumbs[[1, 1]])
     assert resized(prints, 16).value_thumbs.shape == (3, 16, 16)
+
+
+
+def test_scores_do_not_depend_on_how_many_rows_are_scored_at_once(monkeypatch) -> None:
+    """The GPU scores many more hypothesis rows per step than the CPU: the step size must not change
+    any score, through every stage (coarse, fine, refinement, sharpness and colour rescoring)."""
+    from PIL import ImageFilter
+    from synthetic import photos
+
+    from trueval.integrity.fingerprints import compute_prints
+
+    grey = photos(8, seed=5).astype(np.float64).mean(-1, keepdims=True)
+    tint = photos(8, seed=105, cells=(2, 4)).astype(np.float64)
+    base = np.clip(0.6 * grey + 0.4 * tint, 0, 255).astype(np.uint8)  # channels share structure, as photos'
+
+    def hue_turned(x: np.ndarray) -> np.ndarray:
+        hsv = np.asarray(Image.fromarray(x).convert("HSV")).copy()
+        hsv[..., 0] = (hsv[..., 0].astype(np.int64) + 128) % 256
+        return np.asarray(Image.fromarray(hsv, "HSV").convert("RGB"))
+
+    copies = [np.asarray(Image.fromarray(base[0]).rotate(6, resample=Image.BICUBIC)),
+              np.asarray(Image.fromarray(base[5]).filter(ImageFilter.GaussianBlur(2.5))),
+              hue_turned(base[2]), hue_turned(base[3]), np.roll(base[4], 2, axis=1)]
+    images = np.stack([*base, *copies])
+    prints = compute_prints(SampleSet("x", np.zeros(len(images), np.int64), images=images, sources=["gen"], name="gen"))
+    a, b = (x.ravel() for x in np.triu_indices(len(images), 1))
+    a, b = np.repeat(a, 2), np.repeat(b, 2)
+    flip = np.tile([False, True], len(a) // 2)
+    scale = np.random.default_rng(0).choice([1.0, 1.1, 1 / 1.1], len(a))
+    aligned = np.arange(len(a)) % 5 != 0
+    scored: dict[str, int] = {}
+    for name in ("refined_scores", "_colour_scores", "_matched_scores"):
+        def spy(self, *args, _stage=getattr(Verifier, name), _name=name, **kwargs):
+            out = _stage(self, *args, **kwargs)
+            scored[_name] = scored.get(_name, 0) + int((out > -1).sum())
+            return out
+        monkeypatch.setattr(Verifier, name, spy)
+
+    def scores(batch: int | None) -> np.ndarray:
+        verifier = Verifier(prints.thumbs, prints.boxes, max_shift=0.2, min_overlap=0.5, layout_from=0.8,
+                            sides=prints.side, colour=prints.value_thumbs, batch=batch)
+        return verifier.score(a, b, flip, scale, aligned, near=0.9)
+
+    whole = scores(None)
+    assert all(scored.get(stage, 0) > 0 for stage in ("refined_scores", "_colour_scores", "_matched_scores")), scored
+    np.testing.assert_allclose(scores(3), whole, rtol=0, atol=1e-5)

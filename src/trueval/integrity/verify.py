@@ -47,7 +47,11 @@ from trueval.integrity.fingerprints import THUMB
 
 log = logging.getLogger("trueval")
 
-_BATCH = 1024
+_BATCH = 1024  # hypothesis rows per step on the CPU (sized for its caches)
+# on a GPU each step is a few hundred small kernels whatever its size: steps of 1,024 rows left the
+# H200 waiting on launches (1,962 scoring steps took 7.3 s of a 17 s CIFAR-10 search), so a GPU
+# takes this many times more rows per step (a few hundred MB of work space)
+_GPU_BATCH_FACTOR = 32
 _BAND = (1.0, 4.0)  # difference-of-Gaussians sigmas, thumbnail pixels
 _EDGE = 2  # pixels dropped next to a trimmed fill border (the band-pass responds to the border there)
 _COARSE_MARGIN = 0.15  # half-resolution score a pair needs (near - margin) to be scored at full resolution
@@ -316,14 +320,16 @@ class Verifier:
     def __init__(self, thumbs: np.ndarray, boxes: np.ndarray, max_shift: float, min_overlap: float,
                  layout_from: float = -1.0, layout_min: float = 0.97, refine: bool = True,
                  device: torch.device | str = "cpu", sides: np.ndarray | None = None, match: bool = True,
-                 colour: np.ndarray | None = None) -> None:
+                 colour: np.ndarray | None = None, batch: int | None = None) -> None:
         """``layout_from``: the full-resolution score from which the layout check applies (the lowest
         threshold the scores will be held to; below it a pair is not kept whatever the check says).
         ``device``: where the images are held and compared (the scores come back as numpy arrays).
         ``sides``: each image's shorter side as decoded, pixels (None: no resolution matching).
         ``match``: score pairs that lost different amounts of detail again (``_matched_scores``).
-        ``colour``: value thumbnails of the same images (colour data), for the colour rescoring."""
+        ``colour``: value thumbnails of the same images (colour data), for the colour rescoring.
+        ``batch``: hypothesis rows per step (None: by device); every row's score is the same whatever it is."""
         self.device = torch.device(device)
+        self.batch = batch or _BATCH * (_GPU_BATCH_FACTOR if self.device.type == "cuda" else 1)
         self.thumbs = np.asarray(thumbs, dtype=np.float32)
         self.box_rows = np.asarray(boxes)
         self.sides = None if sides is None else np.asarray(sides, dtype=np.int64)
@@ -428,8 +434,8 @@ class Verifier:
         # half resolution first: as-is rows by a dot product, aligned rows by the full alignment
         quick = np.full(n, -1.0, np.float32)
         plain = np.flatnonzero(~aligned)
-        for s in range(0, len(plain), 8 * _BATCH):
-            rows = plain[s:s + 8 * _BATCH]
+        for s in range(0, len(plain), 8 * self.batch):
+            rows = plain[s:s + 8 * self.batch]
             r = self._t(rows)
             other = torch.where(tf[r, None], self.unit_mirror[tb[r]], self.unit[tb[r]])
             quick[rows] = _numpy((self.unit[ta[r]] * other).sum(1))
@@ -478,7 +484,7 @@ class Verifier:
         images, pair = np.unique(np.r_[a[todo], b[todo]], return_inverse=True)
         max_shift, min_overlap, layout_from, layout_min = self.settings
         colour = Verifier(self._colour_thumbs[images], self.box_rows[images], max_shift, min_overlap, layout_from,
-                          layout_min, refine=False, device=self.device, match=False)
+                          layout_min, refine=False, device=self.device, match=False, batch=self.batch)
         k = len(todo)
         log.debug("colour rescoring: %d pairs, %d images", k, len(images))
         out[todo] = colour.fine_scores(pair[:k], pair[k:], flip[todo], scale[todo], aligned[todo], np.arange(k))
@@ -542,7 +548,7 @@ class Verifier:
         boxes = np.concatenate([self.box_rows[a[todo]], self.box_rows[b[todo]]])
         max_shift, min_overlap, layout_from, layout_min = self.settings
         pairwise = Verifier(images, boxes, max_shift, min_overlap, layout_from, layout_min, refine=False,
-                            device=self.device, match=False)
+                            device=self.device, match=False, batch=self.batch)
         rows = np.arange(m)
         out[todo] = pairwise.score(rows, rows + m, flip[todo], scale[todo], aligned[todo], near)
         out[todo[blurred]] -= _SHARP_PENALTY
@@ -556,8 +562,8 @@ class Verifier:
             return out
         fine = self._fine_level(np.r_[a[todo], b[todo]])
         as_is = todo[~aligned[todo]]
-        for s in range(0, len(as_is), _BATCH):
-            r = as_is[s:s + _BATCH]
+        for s in range(0, len(as_is), self.batch):
+            r = as_is[s:s + self.batch]
             out[r] = _numpy(self._as_is(fine, self._t(a[r]), self._t(b[r]), self._t(flip[r])))
         search = todo[aligned[todo]]
         for refine in _SCALE_REFINE:  # the hypothesis' zoom is on a grid; the copy's zoom lies between
@@ -575,7 +581,7 @@ class Verifier:
 
     def _batched(self, level: _Level, a, b, flip, scale, rows: np.ndarray) -> np.ndarray:
         out = np.full(len(a), -1.0, np.float32)
-        batch = _BATCH * 256 // (level.size * level.size)  # about 2 MB per image stack: stays in cache
+        batch = max(1, self.batch * 256 // (level.size * level.size))  # on the CPU ~2 MB per image stack: stays in cache
         for s in range(0, len(rows), batch):
             r = rows[s:s + batch]
             out[r] = _numpy(self._score(level, self._t(a[r]), self._t(b[r]), self._t(flip[r]),
@@ -591,16 +597,16 @@ class Verifier:
         out = np.full(len(a), -1.0, np.float32)
         thetas = torch.zeros(len(a), 2, 3, device=self.device)
         quick = np.full(len(a), -1.0, np.float32)
-        for s in range(0, len(todo), _BATCH):
-            r = todo[s:s + _BATCH]
+        for s in range(0, len(todo), self.batch):
+            r = todo[s:s + self.batch]
             quick[r], thetas[self._t(r)] = self._refined_coarse(self._t(a[r]), self._t(b[r]), self._t(flip[r]),
                                                                 self._t(scale[r], torch.float32))
         todo = todo[quick[todo] >= near - _REFINE_COARSE_MARGIN]
         if len(todo) == 0:
             return out
         level = self._fine_level(np.r_[a[todo], b[todo]])
-        for s in range(0, len(todo), _BATCH):
-            r = todo[s:s + _BATCH]
+        for s in range(0, len(todo), self.batch):
+            r = todo[s:s + self.batch]
             out[r] = _numpy(self._refined_fine(level, self._t(a[r]), self._t(b[r]), self._t(flip[r]), thetas[self._t(r)]))
         return out
 
