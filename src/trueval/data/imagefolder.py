@@ -123,11 +123,10 @@ def _decode(paths: list[str], mode: str, size: int | None, strict: bool = True) 
     shapes: dict[tuple, str] = {}
     nbytes = 0
     with stage("decoding images", total=len(paths)):
-        from trueval.integrity.fingerprints import decode_files  # torch and torchvision: seconds, shown
+        from trueval.integrity.fingerprints import decode_in_chunks  # torch and torchvision: seconds, shown
 
-        for start in range(0, len(paths), DECODE_CHUNK):
-            chunk = paths[start:start + DECODE_CHUNK]
-            decoded = decode_files(chunk, mode)  # advances this stage
+        for start, decoded in zip(range(0, len(paths), DECODE_CHUNK), decode_in_chunks(paths, mode, DECODE_CHUNK)):
+            chunk = paths[start:start + DECODE_CHUNK]  # decoding advances this stage
             if size:
                 decoded = [resize_array(a[None], size)[0] if a.shape[:2] != (size, size) else a for a in decoded]
             for p, a in zip(chunk, decoded):
