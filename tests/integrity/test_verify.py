@@ -86,6 +86,28 @@ def test_colour_images_get_value_thumbnails_and_grey_ones_none() -> None:
 
 
 
+def test_a_folder_of_mixed_sizes_and_modes_gets_value_thumbnails_without_garbage() -> None:
+    """Files of several shapes are thumbnailed shape by shape; the value thumbnails of grey files are
+    their grayscale, whichever shape comes first (they once started from uninitialised memory)."""
+    import warnings
+
+    from trueval.integrity.fingerprints import _prints_of_batch, as_bytes
+
+    rng = np.random.default_rng(1)
+    files = [rng.integers(0, 256, (24, 24, 1), dtype=np.uint8), rng.integers(0, 256, (40, 40, 3), dtype=np.uint8),
+             rng.integers(0, 256, (30, 30, 1), dtype=np.uint8), rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for _ in range(20):  # freed NaN blocks of the thumbnails' size: what uninitialised memory would reuse
+            junk = np.full((len(files), 32, 32), np.nan, np.float32)
+            del junk
+            prints = _prints_of_batch(files, want_thumbs=True)
+    grey = [0, 2]
+    assert np.array_equal(prints.value_thumbs[grey], as_bytes(prints.thumbs[grey]))
+    colour = [1, 3]
+    assert (prints.value_thumbs[colour] >= prints.thumbs[colour] - 0.5).all()
+
+
 def test_scores_do_not_depend_on_how_many_rows_are_scored_at_once(monkeypatch) -> None:
     """The GPU scores many more hypothesis rows per step than the CPU: the step size must not change
     any score, through every stage (coarse, fine, refinement, sharpness and colour rescoring)."""

@@ -326,7 +326,9 @@ def _prints_of_batch(batch, want_thumbs: bool) -> Prints:
         side = np.full(len(batch), min(batch.shape[1:3]), np.int16)
     else:
         side = np.array([min(img.shape[:2]) for img in batch], np.int16)
-        thumbs = np.empty((len(batch), THUMB, THUMB), np.float32)
+        # zeros, not empty: the value thumbnails start as a rounding of these, rows of later shapes included
+        # (overwritten when their shape comes; uninitialised memory made NaN casts warn)
+        thumbs = np.zeros((len(batch), THUMB, THUMB), np.float32)
         boxes = np.empty((len(batch), 4), np.int16)
         contrast = np.empty(len(batch), np.float32)
         by_shape: dict[tuple, list[int]] = {}
