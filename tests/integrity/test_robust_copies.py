@@ -223,6 +223,32 @@ def test_a_copy_saved_at_half_size_is_compared_at_its_resolution(tmp_path, monke
     assert found() < planted  # without the matching some copies stay below the threshold
 
 
+def test_a_shifted_copy_saved_at_half_size_is_compared_without_its_edge(tmp_path, monkeypatch) -> None:
+    """Shifted by 1-2 px (black fill), then halved: the fill becomes a half-dark edge row that no
+    content box trims; pairs of two resolutions leave the smaller image's outermost pixel out."""
+    from synthetic import save
+
+    import trueval.integrity.verify as verify
+    from trueval.integrity.fingerprints import compute_prints
+
+    train = photos(16, seed=71, cells=(3, 6, 10))
+    rng = np.random.default_rng(0)
+    copies = [shift(train[i], int(rng.choice([-2, -1, 1, 2])), int(rng.choice([-2, -1, 1, 2]))) for i in range(16)]
+    paths = save(train, tmp_path / "train")
+    paths += [save(np.stack([np.asarray(Image.fromarray(c).resize((16, 16), Image.BICUBIC))]), tmp_path / f"c{i}")[0]
+              for i, c in enumerate(copies)]
+    prints = compute_prints(SampleSet("all", np.zeros(32, np.int64), paths=paths, sources=[str(tmp_path)], name="gen"))
+    a = np.arange(16)
+
+    def passed() -> int:
+        v = verify.Verifier(prints.thumbs, prints.boxes, 0.2, 0.5, 0.9, sides=prints.side)
+        return int((v.score(a, a + 16, np.zeros(16, bool), np.ones(16), np.ones(16, bool), near=0.9) >= 0.9).sum())
+
+    assert passed() >= 12  # 14 measured
+    monkeypatch.setattr(verify, "_EDGE_RING", 0)
+    assert passed() <= 6  # 4 measured
+
+
 def _near_pairs(train: np.ndarray, test: np.ndarray) -> set:
     """(train index, test index) of the near-duplicate pairs the gate reports between two image arrays."""
     sets = {"train": SampleSet("train", np.zeros(len(train), np.int64), images=train, sources=["gen-train"], name="gen"),
@@ -274,3 +300,37 @@ def test_a_hue_rotated_copy_is_compared_by_value(monkeypatch) -> None:
     assert with_value <= {(i, i) for i in range(8)} and len(with_value) >= 6
     monkeypatch.setattr(verify, "_COLOUR_REACH", 0.0)
     assert _near_pairs(train, test) < with_value
+
+
+def test_only_images_with_black_fill_on_one_side_are_moved_back() -> None:
+    """A shifted copy's view holds its content where the shift took it from (the original's place);
+    fill on both sides of an axis (a frame, a letterbox) or fill that is not black gives no view."""
+    from trueval.integrity.fingerprints import _thumbs_same_size, unshifted_views
+
+    img = photos(1, seed=61, cells=(3, 6, 10))[0]
+    sky = img.copy()
+    sky[:5] = 200  # a plain light band along the top: trimmed by the content box, not a shift's fill
+    cases = {"down-right": shift(img, 4, 4), "up": shift(img, -3, 0), "left": shift(img, 0, -5),
+             "plain": img, "sky": sky, "framed": _letterbox(img[4:28, 4:28], (32, 32), 0)}
+    moved = {}
+    for name, a in cases.items():
+        thumbs, boxes, _, _, value = _thumbs_same_size(a[None])
+        views, moved_value = unshifted_views(thumbs, boxes, value)
+        moved[name] = len(views)
+        if len(views):
+            assert moved_value is not None and moved_value.shape == (1, 32, 32)
+            original = _thumbs_same_size(img[None])[0][0]
+            t, b, lft, r = views.boxes[0].tolist()
+            assert np.abs(views.thumbs[0, t:b, lft:r] - original[t:b, lft:r]).max() < 1e-3, name
+    assert moved == {"down-right": 1, "up": 1, "left": 1, "plain": 0, "sky": 0, "framed": 0}
+
+
+def test_copies_shifted_diagonally_to_the_search_limit_are_found() -> None:
+    """6 px along both axes (``thresholds.max_shift`` 0.2 of 32 px): the windowed bispectrum the
+    search retrieves with drifts that far off, and 16 of these 40 copies were never proposed before
+    shifted-looking images also asked as themselves moved back."""
+    train = photos(300, seed=41, cells=(3, 6, 10))
+    rng = np.random.default_rng(0)
+    copies = np.stack([shift(train[i], int(rng.choice([-6, 6])), int(rng.choice([-6, 6]))) for i in range(40)])
+    test = np.concatenate([copies, photos(60, seed=42, cells=(3, 6, 10))])
+    assert _near_pairs(train, test) == {(i, i) for i in range(40)}

@@ -8,7 +8,8 @@ candidate list. Each proposal carries how the two images should line up (mirror,
 verifier aligns them that way, finds the translation and keeps the pair when the aligned
 correlation reaches ``thresholds.near`` (pairs that come close are refined to a rotation or a
 one-axis stretch first, ``thresholds.refine``: see ``verify``). A letterboxed image also asks as its
-content alone (``Prints.views``); a pair found through either counts for the image.
+content alone (``Prints.views``), and an image with black fill on one side as itself moved back
+against the fill (``unshifted_views``); a pair found through a view counts for the image.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from trueval.integrity.ann import neighbours
 from trueval.integrity.descriptors import (Whitener, bispectrum_descriptors, fill_outside,
                                            pixel_descriptors, zoom, zoom_levels)
-from trueval.integrity.fingerprints import Prints, as_bytes
+from trueval.integrity.fingerprints import Prints, Views, as_bytes, unshifted_views
 from trueval.integrity.settings import IntegritySettings
 from trueval.integrity.verify import Verifier
 
@@ -104,16 +105,22 @@ def near_pairs(prints: Prints, groups: np.ndarray | None, settings: IntegritySet
 
 def _with_views(prints: Prints, groups: np.ndarray) -> tuple[Prints, np.ndarray, np.ndarray]:
     """``prints`` with each extra view appended as one more image of its sample's split, the splits,
-    and the sample each row stands for."""
+    and the sample each row stands for. Views: the content of letterboxed images (``Prints.views``),
+    and shifted-looking images moved back (``unshifted_views``)."""
     n = len(prints)
-    v = prints.views
-    if v is None or len(v) == 0:
-        return prints, groups, np.arange(n)
     assert prints.contrast is not None and prints.thumbs is not None and prints.boxes is not None
+    moved, moved_value = unshifted_views(prints.thumbs, prints.boxes, prints.value_thumbs)
+    letterbox = prints.views if prints.views is not None else Views.empty()
+    if len(letterbox) + len(moved) == 0:
+        return prints, groups, np.arange(n)
+    v = Views.concat([letterbox, moved])
     side = None if prints.side is None else np.r_[prints.side, prints.side[v.rows]]
-    # a view has no value thumbnail of its own: its grayscale one stands in (a colour rescoring of a
-    # letterboxed copy then compares its grayscale with the other image's value)
-    value = None if prints.value_thumbs is None else np.concatenate([prints.value_thumbs, as_bytes(v.thumbs)])
+    value = None
+    if prints.value_thumbs is not None:
+        # a letterbox view has no value thumbnail of its own: its grayscale one stands in (a colour
+        # rescoring of a letterboxed copy then compares its grayscale with the other image's value)
+        assert moved_value is not None
+        value = np.concatenate([prints.value_thumbs, as_bytes(letterbox.thumbs), moved_value])
     extended = Prints(np.r_[prints.hashes, prints.hashes[v.rows]], np.concatenate([prints.thumbs, v.thumbs]),
                       np.concatenate([prints.boxes, v.boxes]), np.r_[prints.contrast, prints.contrast[v.rows]], side,
                       value_thumbs=value)

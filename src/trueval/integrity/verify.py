@@ -76,6 +76,9 @@ _REFINE_MAX_SCALE, _REFINE_MAX_ROTATION, _REFINE_MAX_STRETCH = 1.6, 15.0, 1.3
 # smaller below the thumbnail's, within _MATCH_REACH of ``near``, is scored again with the sharper
 # thumbnail brought down to the other's resolution (resolutions at least _MATCH_RATIO apart)
 _MATCH_REACH, _MATCH_RATIO = 0.1, 1.25
+# pairs of two resolutions: native pixels of the smaller image left out on each side whose edge is
+# darker than _DARK_EDGE times what lies inside it (a shift's fill scaled down: ``_dark_edges``)
+_EDGE_RING, _DARK_EDGE = 1, 0.8
 # sharpness matching (same place): a pair whose thumbnails' sharpness (high-pass energy over variance)
 # differs by _SHARP_RATIO or more is scored again with the sharper one blurred to the other's sharpness
 # (the sigma of _SHARP_SIGMAS that comes closest): a blurred copy lost the detail the band-pass compares
@@ -212,6 +215,25 @@ def _erode_trimmed(boxes: torch.Tensor, size: int) -> torch.Tensor:
     t, b, l, r = boxes.long().unbind(1)
     return torch.stack([torch.where(t > 0, t + _EDGE, t), torch.where(b < size, b - _EDGE, b),
                         torch.where(l > 0, l + _EDGE, l), torch.where(r < size, r - _EDGE, r)], 1)
+
+
+def _dark_edges(thumbs: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """(N, 4) pixels to leave out at the top, bottom, left and right of each thumbnail: ``width`` on
+    the sides whose outermost ``width`` rows (columns) are markedly darker than the ones inside them.
+
+    A shift's 1-2 px of black fill, scaled down to x0.5-x0.75, becomes a half-dark edge row that no
+    content box trims, and it held such copies at 0.80-0.90 against their originals. Only dark sides:
+    leaving out every side's edge also cost plain half-size copies their match (less area to compare)."""
+    n, size = len(thumbs), thumbs.shape[-1]
+    out = np.zeros((n, 4), np.int64)
+    for i in np.flatnonzero((width >= 1) & (3 * width <= size)).tolist():
+        w = int(width[i])
+        t = thumbs[i]
+        strips = [(t[:w], t[w:2 * w]), (t[-w:], t[-2 * w:-w]), (t[:, :w], t[:, w:2 * w]), (t[:, -w:], t[:, -2 * w:-w])]
+        for side, (edge, inner) in enumerate(strips):
+            if edge.mean() <= _DARK_EDGE * inner.mean():
+                out[i, side] = w * _EDGE_RING
+    return out
 
 
 @lru_cache(maxsize=16)
@@ -547,6 +569,11 @@ class Verifier:
         m = len(todo)
         images = np.concatenate([first, second])
         boxes = np.concatenate([self.box_rows[a[todo]], self.box_rows[b[todo]]])
+        if self.sides is not None:
+            small = np.where((sa <= sb)[changed], a[todo], b[todo])  # the copy saved smaller
+            width = np.ceil(THUMB / np.minimum(sa, sb)[changed]).astype(np.int64) * ~blurred
+            ring = _dark_edges(self.thumbs[small], width)
+            boxes = boxes.astype(np.int64) + np.r_[ring, ring] * np.array([1, -1, 1, -1])
         max_shift, min_overlap, layout_from, layout_min = self.settings
         pairwise = Verifier(images, boxes, max_shift, min_overlap, layout_from, layout_min, refine=False,
                             device=self.device, match=False, batch=self.batch)
