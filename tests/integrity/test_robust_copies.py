@@ -334,3 +334,35 @@ def test_copies_shifted_diagonally_to_the_search_limit_are_found() -> None:
     copies = np.stack([shift(train[i], int(rng.choice([-6, 6])), int(rng.choice([-6, 6]))) for i in range(40)])
     test = np.concatenate([copies, photos(60, seed=42, cells=(3, 6, 10))])
     assert _near_pairs(train, test) == {(i, i) for i in range(40)}
+
+
+def test_a_hue_rotated_copy_refused_in_grayscale_is_scored_by_value() -> None:
+    """A hue rotation reorders the grayscale layout of a photo, and the grayscale alignment can then be
+    refused outright (-1) although the half-resolution score passed: such pairs must still reach the
+    colour rescoring (before, only pairs scored between near - reach and near did; 26 of these 40
+    copies of crops of scikit-learn's two sample photos passed, 33 now)."""
+    from sklearn.datasets import load_sample_images
+
+    import trueval.integrity.verify as verify
+    from trueval.integrity.fingerprints import compute_prints
+
+    rng = np.random.default_rng(0)
+    sources = load_sample_images().images
+    crops = []
+    for _ in range(40):
+        image = sources[int(rng.integers(2))]
+        side = int(rng.integers(48, 200))
+        y, x = int(rng.integers(0, image.shape[0] - side)), int(rng.integers(0, image.shape[1] - side))
+        crops.append(np.asarray(Image.fromarray(image[y:y + side, x:x + side]).resize((32, 32), Image.BICUBIC)))
+    images = np.concatenate([np.stack(crops), np.stack([_hue_turned(c, 0.5) for c in crops])])
+    prints = compute_prints(SampleSet("all", np.zeros(80, np.int64), images=images, sources=["gen"], name="gen"))
+    a = np.arange(40)
+
+    def scores(colour: bool) -> np.ndarray:
+        v = verify.Verifier(prints.thumbs, prints.boxes, 0.2, 0.5, 0.9, sides=prints.side,
+                            colour=prints.value_thumbs if colour else None)
+        return v.score(a, a + 40, np.zeros(40, bool), np.ones(40), np.ones(40, bool), near=0.9)
+
+    grey, both = scores(False), scores(True)
+    assert ((grey == -1) & (both >= 0.9)).sum() >= 5
+    assert (both >= 0.9).sum() >= 31

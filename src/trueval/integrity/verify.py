@@ -86,9 +86,10 @@ _SHARP_RATIO = 1.5
 _SHARP_PENALTY = 0.05  # held this much higher: blurring both sides also brings look-alikes closer
 _SHARP_SIGMAS = (0.5, 0.7, 1.0, 1.4, 2.0)
 # colour rescoring (``score`` with ``colour``): a pair that came within _COLOUR_REACH of ``near`` (at
-# near = 0.9; less nearer 1) without reaching it is scored again on value thumbnails, max(R, G, B),
-# which a hue rotation keeps (the hue copies the cat suite missed scored -0.19 to 0.29 in grayscale
-# and 0.99-1.00 in value); a grayscale copy keeps its grayscale score (its value is its luma)
+# near = 0.9; less nearer 1), or above it, without its grayscale score reaching it is scored again
+# on value thumbnails, max(R, G, B), which a hue rotation keeps (the hue copies the cat suite missed
+# scored -0.19 to 0.29 in grayscale and 0.99-1.00 in value); a grayscale copy keeps its grayscale
+# score (its value is its luma)
 _COLOUR_REACH = 0.2
 _COLOUR_PENALTY = 0.06  # held this much higher: value thumbnails of two airplanes on blue skies agree more
 _COLOUR_GAIN = 0.0  # and only pairs whose 8 x 8 value images correlate this much more than their grayscale
@@ -491,12 +492,15 @@ class Verifier:
                        aligned: np.ndarray, best: np.ndarray, near: float, refinable: np.ndarray | None,
                        done: np.ndarray) -> np.ndarray:
         """Full-resolution scores on the value thumbnails (others -1), held _COLOUR_PENALTY higher, of
-        the best hypothesis of each pair within _COLOUR_REACH below ``near`` that no row reached yet;
+        the best hypothesis of each pair that came within _COLOUR_REACH of ``near`` and that no row
+        reached yet (``best`` is the half-resolution score where the grayscale one was refused outright:
+        a hue rotation reorders the grayscale layout, and the layout check refused most hue copies
+        the cat suite still missed, at half-resolution scores above ``near``);
         only ``refinable`` rows (the pairs the refinement may take: between splits), as scoring is the
         costly part (the gate refuses on pairs between splits; pairs within a split are only reported)."""
         out = np.full(len(a), -1.0, np.float32)
         reach = float(np.clip(_COLOUR_REACH * (1 - near) / 0.1, 0.0, _COLOUR_REACH))
-        wanted = (best >= near - reach) & (best < near)
+        wanted = (best >= near - reach) & ~done
         if refinable is not None:
             wanted &= refinable
         todo = _best_rows(np.flatnonzero(wanted), a, b, best, done) if reach > 0 else np.zeros(0, np.int64)
