@@ -305,7 +305,8 @@ def test_a_hue_rotated_copy_is_compared_by_value(monkeypatch) -> None:
 def test_only_images_with_black_fill_on_one_side_are_moved_back() -> None:
     """A shifted copy's view holds its content where the shift took it from (the original's place);
     fill on both sides of an axis (a frame, a letterbox) or fill that is not black gives no view."""
-    from trueval.integrity.fingerprints import _thumbs_same_size, unshifted_views
+    from trueval.integrity.fingerprints import _thumbs_same_size
+    from trueval.integrity.near_duplicates import unshifted_views
 
     img = photos(1, seed=61, cells=(3, 6, 10))[0]
     sky = img.copy()

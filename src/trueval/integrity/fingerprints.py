@@ -41,8 +41,6 @@ _CHUNK = 4096
 # the other two sides at most _BAR_OTHER fill (otherwise the image is framed, like MNIST's centred
 # digits, and the zoom search covers it)
 _BAR_MIN, _BAR_SKEW, _BAR_COLOUR, _BAR_OTHER = 0.06, 0.15, 6.0, 0.04
-# mean grey level of the fill up to which a one-sided border counts as a shift's (black) fill
-_SHIFT_DARKEST = 16.0
 try:
     from torchvision.io import ImageReadMode as _IRM
 
@@ -424,52 +422,6 @@ def _letterbox_views(gray: torch.Tensor, boxes: torch.Tensor) -> Views:
         return Views.empty()
     return Views(np.array([p[0] for p in picked], np.int64), np.stack([p[1] for p in picked]),
                  np.stack([p[2] for p in picked]))
-
-
-def unshifted_views(thumbs: np.ndarray | None, boxes: np.ndarray | None, value: np.ndarray | None = None,
-                    darkest: float = _SHIFT_DARKEST) -> tuple[Views, np.ndarray | None]:
-    """Thumbnails of shifted-looking images moved back, and their value thumbnails moved the same way
-    (when ``value`` is given): content with black fill on one side of an axis, and none on the other,
-    is translated against that fill, to where a shift would have taken it from.
-
-    A copy shifted 4 px along both axes keeps 28 x 28 of its original's pixels, 4 px off centre each
-    way; the windowed bispectrum the search retrieves with is not translation-invariant at that
-    distance, and most such copies it missed were never proposed. Moved back, the view lines up with
-    its original except for the strips the shift dropped. Black fill only (RandomCrop's padding and
-    most shifts'): a plain sky trimmed from a photo is not a shift's fill."""
-    none = (Views.empty(), None if value is None else np.zeros((0, THUMB, THUMB), np.uint8))
-    if thumbs is None or boxes is None or len(thumbs) == 0:
-        return none
-    size = thumbs.shape[-1]
-    b = boxes.astype(np.int64)
-    top, bottom, left, right = b[:, 0], size - b[:, 1], b[:, 2], size - b[:, 3]
-
-    def move(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-        return np.where((before >= 2) & (after == 0), -before, np.where((after >= 2) & (before == 0), after, 0))
-
-    dy, dx = move(top, bottom), move(left, right)
-    picked, boxes_out = [], []
-    for i in np.flatnonzero((dy != 0) | (dx != 0)).tolist():
-        t, bt, lf, rt = b[i].tolist()
-        fill = np.ones((size, size), bool)
-        fill[t:bt, lf:rt] = False
-        if thumbs[i][fill].mean() <= darkest:
-            picked.append(i)
-            boxes_out.append((t + dy[i], bt + dy[i], lf + dx[i], rt + dx[i]))
-    if not picked:
-        return none
-    rows, new = np.array(picked, np.int64), np.array(boxes_out, np.int64)
-
-    def moved(source: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(rows), size, size), source.dtype)
-        for j, i in enumerate(rows.tolist()):
-            t, bt, lf, rt = b[i].tolist()
-            nt, nb, nl, nr = new[j].tolist()
-            out[j, nt:nb, nl:nr] = source[i, t:bt, lf:rt]
-        return out
-
-    views = Views(rows, moved(thumbs).astype(np.float32, copy=False), new.astype(np.int16))
-    return views, None if value is None else moved(value)
 
 
 def _thumbnails(gray: torch.Tensor, boxes: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

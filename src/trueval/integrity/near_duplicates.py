@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from trueval.integrity.ann import neighbours
-from trueval.integrity.descriptors import (Whitener, bispectrum_descriptors, fill_outside,
+from trueval.integrity.descriptors import (Whitener, bispectrum_descriptors, box_masks, fill_outside,
                                            pixel_descriptors, zoom, zoom_levels)
-from trueval.integrity.fingerprints import Prints, Views, as_bytes, unshifted_views
+from trueval.integrity.fingerprints import Prints, Views, as_bytes
 from trueval.integrity.settings import IntegritySettings
 from trueval.integrity.verify import Verifier
 
@@ -44,6 +44,8 @@ _MAX_ADAPTIVE = 0.9995
 _LEVEL_SAMPLE = 800
 _ALL_ZOOMS_TOP = 2  # candidates per query in another split verified at every zoom
 _CROSS_SCAN = 0.15  # share of the index cells searched for candidates in another split
+# mean grey level of the fill up to which a one-sided border counts as a shift's (black) fill
+_SHIFT_DARKEST = 16.0
 
 Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -125,6 +127,44 @@ def _with_views(prints: Prints, groups: np.ndarray) -> tuple[Prints, np.ndarray,
                       np.concatenate([prints.boxes, v.boxes]), np.r_[prints.contrast, prints.contrast[v.rows]], side,
                       value_thumbs=value)
     return extended, np.r_[groups, groups[v.rows]], np.r_[np.arange(n), v.rows]
+
+
+def unshifted_views(thumbs: np.ndarray | None, boxes: np.ndarray | None, value: np.ndarray | None = None,
+                    darkest: float = _SHIFT_DARKEST) -> tuple[Views, np.ndarray | None]:
+    """Thumbnails of shifted-looking images moved back, and their value thumbnails moved the same way
+    (when ``value`` is given): content with black fill on one side of an axis, and none on the other,
+    is translated against that fill, to where a shift would have taken it from.
+
+    A copy shifted 4 px along both axes keeps 28 x 28 of its original's pixels, 4 px off centre each
+    way; the windowed bispectrum the search retrieves with is not translation-invariant at that
+    distance, and most such copies it missed were never proposed. Moved back, the view lines up with
+    its original except for the strips the shift dropped. Black fill only (RandomCrop's padding and
+    most shifts'): a plain sky trimmed from a photo is not a shift's fill."""
+    none = (Views.empty(), None if value is None else np.zeros((0, *np.shape(value)[1:]), np.uint8))
+    if thumbs is None or boxes is None or len(thumbs) == 0:
+        return none
+    size = thumbs.shape[-1]
+    b = boxes.astype(np.int64)
+
+    def against_fill(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+        return np.where((before >= 2) & (after == 0), -before, np.where((after >= 2) & (before == 0), after, 0))
+
+    dy, dx = against_fill(b[:, 0], size - b[:, 1]), against_fill(b[:, 2], size - b[:, 3])
+    rows = np.flatnonzero((dy != 0) | (dx != 0))
+    inside = box_masks(torch.from_numpy(b[rows]), size).numpy() > 0
+    fill = ~inside
+    dark = (thumbs[rows] * fill).sum((1, 2)) / fill.sum((1, 2)) <= darkest
+    rows, inside = rows[dark], inside[dark]
+    if len(rows) == 0:
+        return none
+    moves = np.stack([dy[rows], dx[rows]], 1)
+
+    def moved(source: np.ndarray) -> np.ndarray:
+        # the fill zeroed, then rolled: what wraps round is fill, so the content lands on zeros
+        return np.stack([np.roll(np.where(m, x, 0), tuple(d), (0, 1)) for x, m, d in zip(source[rows], inside, moves)])
+
+    views = Views(rows, moved(thumbs).astype(np.float32, copy=False), (b[rows] + np.repeat(moves, 2, 1)).astype(np.int16))
+    return views, None if value is None else moved(value)
 
 
 def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: IntegritySettings, device: torch.device,
