@@ -327,7 +327,12 @@ def load_labels(path: Path) -> dict[str, str]:
 
 
 def _rel(path: str, root: Path) -> str:
-    return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    """``path`` relative to ``root`` as listed (a root of symbolic links to files elsewhere keeps
+    its own names), else with both resolved (a root reached through a link)."""
+    try:
+        return Path(path).absolute().relative_to(root.absolute()).as_posix()
+    except ValueError:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
 
 
 def pair_key(train_path: str, test_path: str, root: Path, copy_source: str | None = None) -> str:

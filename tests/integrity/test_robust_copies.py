@@ -367,3 +367,76 @@ def test_a_hue_rotated_copy_refused_in_grayscale_is_scored_by_value() -> None:
     grey, both = scores(False), scores(True)
     assert ((grey == -1) & (both >= 0.9)).sum() >= 5
     assert (both >= 0.9).sum() >= 31
+
+
+def _pale_slides(n: int, seed: int, size: tuple[int, int] = (240, 320)) -> np.ndarray:
+    """(n, H, W, 3) large, bright, low-contrast images (a stained slide's look: pale cells on a light
+    background), where the black corners of a rotated copy are by far the strongest edges."""
+    small = photos(n, seed=seed, cells=(3, 6, 10))
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, *size, 3), np.uint8)
+    for i, a in enumerate(small):
+        big = np.asarray(Image.fromarray(a).resize(size[::-1], Image.BICUBIC), np.float64)
+        big += rng.normal(0, 6, big.shape)
+        out[i] = np.clip(190 + 0.25 * (big - 128), 0, 255).astype(np.uint8)
+    return out
+
+
+def test_a_large_rotated_copy_is_thumbnailed_without_its_black_corners() -> None:
+    """A thumbnail pixel of a 320 x 240 image averages 10 x 7.5 source pixels: a rotation's thin black
+    wedges end up as grey pixels no fill detection finds, so the corners of the copy kept edges its
+    original does not have. Thumbnails now average the content only: a pixel mostly of fill is
+    black (fill), the others hold content."""
+    from trueval.integrity.fingerprints import compute_prints
+
+    img = _pale_slides(1, seed=41)[0]
+    rotated = _rotate(img, 5)
+    prints = compute_prints(SampleSet("x", np.zeros(2, np.int64), images=np.stack([img, rotated]),
+                                      sources=["gen"], name="gen"))
+    thumb = prints.thumbs[1]
+    wedge = thumb < 130  # far darker than any content of these images (>= 150)
+    assert thumb[0, 0] == 0 and thumb[-1, -1] == 0  # the corners: fill
+    assert np.all(thumb[wedge] == 0)  # no pixel half fill, half content
+    import torch.nn.functional as F
+
+    plain = F.interpolate(luma(img[None])[:, None], size=(32, 32), mode="bilinear", antialias=True,
+                          align_corners=False)[0, 0].numpy()
+    assert np.array_equal(prints.thumbs[0], plain)  # an image without fill: the thumbnail as before
+
+
+def _rotated_copies_found(size: tuple[int, int], angles: tuple[float, ...]) -> set:
+    train = _pale_slides(60, seed=42, size=size)
+    others = _pale_slides(20, seed=43, size=size)
+    test = np.stack([_rotate(train[i], a) for i, a in enumerate(angles)] + list(others))
+    return _near_pairs(train, test)
+
+
+def test_rotated_copies_of_large_pale_images_are_found() -> None:
+    """4:3 images rotated with black corners: none found before the thumbnails left the fill out."""
+    angles = (3, -5, 7, -10)
+    assert _rotated_copies_found((240, 320), angles) == {(i, i) for i in range(len(angles))}
+
+
+def test_a_rotation_of_a_wide_picture_is_fitted_in_its_proportions() -> None:
+    """A 16:9 picture rotated by 10 degrees is, in its square thumbnail, rotated and sheared (the
+    off-diagonals -sin/1.78 and sin*1.78): fitted as a plain rotation, two of these four copies
+    stayed below the threshold."""
+    angles = (7, -10, 10, -7)
+    assert _rotated_copies_found((180, 320), angles) == {(i, i) for i in range(len(angles))}
+
+
+def test_only_black_reaching_in_from_a_partly_black_border_is_fill() -> None:
+    """A black background (most of the border black) and dark content inside the picture are content."""
+    import torch
+
+    from trueval.integrity.fingerprints import black_fill
+
+    img = np.full((1, 60, 80), 180.0, np.float32)
+    img[0, :10, :10] = 0  # a corner wedge: fill
+    img[0, 30:40, 30:40] = 0  # a dark patch inside: content
+    fill = black_fill(torch.from_numpy(img))
+    assert fill is not None and fill[0, :10, :10].all() and not fill[0, 30:40, 30:40].any()
+    background = np.zeros((1, 60, 80), np.float32)
+    background[0, 20:40, 20:60] = 200  # a digit on black: the black is the picture's background
+    assert black_fill(torch.from_numpy(background)) is None
+    assert black_fill(torch.full((1, 60, 80), 120.0)) is None

@@ -10,7 +10,10 @@ gain and offset left out by normalising both images over their overlap at every 
 coarse to fine. torchvision and kornia have no batched masked image registration, hence this.
 
 Coordinates are grid_sample's normalised ones (-1..1 across the image, ``align_corners=False``);
-``theta`` (n, 2, 3) maps a point of image a to where it lies in image b.
+``theta`` (n, 2, 3) maps a point of image a to where it lies in image b. A thumbnail squashes its
+image to a square, so a rotation of a 16:9 photo is not a rotation of its thumbnail: the fit and
+the check take each pair's aspect (width over height of the pictures) and rotate in the picture's
+own proportions (``aspect``; 1 for square images).
 """
 
 from __future__ import annotations
@@ -85,11 +88,16 @@ def _normalise(x: torch.Tensor, m: torch.Tensor, count: torch.Tensor) -> tuple[t
 
 
 def refine(pyramid: list[tuple[torch.Tensor, torch.Tensor]], mask_a: torch.Tensor, mask_b: torch.Tensor,
-           theta: torch.Tensor, steps: int = 5, margin: float = 0.0) -> torch.Tensor:
+           theta: torch.Tensor, steps: int = 5, margin: float = 0.0,
+           aspect: torch.Tensor | None = None) -> torch.Tensor:
     """``theta`` improved by ``steps`` Gauss-Newton steps per level of ``pyramid`` ((a, b) image
     stacks, smoothest first), each maximising the correlation of a and warped b over their overlap
-    (less ``margin`` pixels along both frames: the fill a rotation brings in at the corners)."""
+    (less ``margin`` pixels along both frames: the fill a rotation brings in at the corners).
+    ``aspect`` (n,): width over height of each pair's pictures (None: square)."""
     n, h, w = mask_a.shape
+    # a rotation by r of the picture, seen in the squashed thumbnail: -r / aspect above the diagonal, r * aspect below
+    k = torch.ones(n, device=theta.device) if aspect is None else aspect.to(theta.device, torch.float32)
+    kk = k[:, None, None]
     ys = (torch.arange(h, dtype=torch.float32, device=theta.device) + 0.5) * (2.0 / h) - 1.0
     xs = (torch.arange(w, dtype=torch.float32, device=theta.device) + 0.5) * (2.0 / w) - 1.0
     uy, ux = ys[:, None].expand(h, w), xs[None, :].expand(h, w)
@@ -102,10 +110,11 @@ def refine(pyramid: list[tuple[torch.Tensor, torch.Tensor]], mask_a: torch.Tenso
             an, _ = _normalise(ia, m, count)
             bn, std = _normalise(bw, m, count)
             gx, gy = _gradients(bw)
-            # d(warped b)/d(update) for u -> u + D u + d with D = [[z + c, -r], [r, z - c]]: zoom z,
-            # rotation r, stretch c of one image axis against the other, no shear (a copy's changes)
+            # d(warped b)/d(update) for u -> u + D u + d with D = [[z + c, -r / k], [r k, z - c]]: zoom z,
+            # rotation r (k: the aspect), stretch c of one image axis against the other, no shear
+            # (a copy's changes)
             gxx, gyy = gx * ux, gy * uy  # each product once (the zoom and the stretch share them)
-            jac = torch.stack([gxx + gyy, gy * ux - gx * uy, gxx - gyy, gx, gy], 1)  # n, 5, h, w
+            jac = torch.stack([gxx + gyy, gy * ux * kk - gx * uy / kk, gxx - gyy, gx, gy], 1)  # n, 5, h, w
             jm = jac * m[:, None]
             jmean = jm.sum((2, 3), keepdim=True) / count[:, None]
             jn = ((jac - jmean) * m[:, None] / std[:, None]).reshape(n, 5, -1)
@@ -119,8 +128,8 @@ def refine(pyramid: list[tuple[torch.Tensor, torch.Tensor]], mask_a: torch.Tenso
             step = torch.zeros(n, 3, 3, device=theta.device)
             z, rot, c = delta[:, 0], delta[:, 1], delta[:, 2]
             step[:, 0, 0] = 1 + z + c
-            step[:, 0, 1] = -rot
-            step[:, 1, 0] = rot
+            step[:, 0, 1] = -rot / k
+            step[:, 1, 0] = rot * k
             step[:, 1, 1] = 1 + z - c
             step[:, 0, 2] = delta[:, 3]
             step[:, 1, 2] = delta[:, 4]
@@ -130,15 +139,20 @@ def refine(pyramid: list[tuple[torch.Tensor, torch.Tensor]], mask_a: torch.Tenso
 
 
 def plausible(theta: torch.Tensor, flip: torch.Tensor, max_scale: float, max_rotation: float,
-              max_stretch: float) -> torch.Tensor:
+              max_stretch: float, aspect: torch.Tensor | None = None) -> torch.Tensor:
     """Whether each map is a copy's kind of change: mirrored as hypothesised, a zoom within
     ``max_scale`` either way, and either a similarity (rotated by at most ``max_rotation`` degrees,
     axes stretched alike within _SIMILAR) or one image axis stretched by at most ``max_stretch``
     against the other, without rotation or shear. A fit free to shear and squash in any direction
     makes different photos of one silhouette alike: measured on a one-class CIFAR-10 suite, the
-    pairs of different photos it verified had stretched, sheared maps, the copies did not."""
+    pairs of different photos it verified had stretched, sheared maps, the copies did not. Judged in
+    the pictures' proportions (``aspect``, width over height; None: square)."""
     m = theta[:, :, :2].clone()
     m[:, :, 0] = torch.where(flip[:, None], -m[:, :, 0], m[:, :, 0])  # undo the mirror
+    if aspect is not None:  # from thumbnail coordinates to the picture's: diag(k, 1) m diag(1 / k, 1)
+        k = aspect.to(m.device, m.dtype)
+        m[:, 0, 1] = m[:, 0, 1] * k
+        m[:, 1, 0] = m[:, 1, 0] / k
     sv = torch.linalg.svdvals(m)
     det = torch.linalg.det(m)
     angle = torch.atan2(m[:, 1, 0] - m[:, 0, 1], m[:, 0, 0] + m[:, 1, 1]).abs() * (180.0 / math.pi)

@@ -5,7 +5,9 @@ Exact hashes are of the decoded pixels (shape + bytes), not of the file, so a PN
 other bytes is still the same image. Thumbnails are grayscale (a grayscale copy of a colour image
 must match it), resized to ``THUMB`` pixels a side with antialiasing (so a resized copy lands on
 the same grid), with a content box that excludes uniform fill borders (a shifted copy padded with
-black must not be judged on its padding). A letterboxed image (content between two bars of one
+black must not be judged on its padding). The thumbnail of an image larger than it averages the
+content only: black fill reaching in from the border (a rotation's corners) is left out, and a
+thumbnail pixel mostly of fill is black (``black_fill``). A letterboxed image (content between two bars of one
 colour, padded to another aspect) also gets a thumbnail of its content alone: in the square
 thumbnail of the whole image the content is squashed, and no zoom or shift lines it up with the
 image it was padded from.
@@ -41,6 +43,11 @@ _CHUNK = 4096
 # the other two sides at most _BAR_OTHER fill (otherwise the image is framed, like MNIST's centred
 # digits, and the zoom search covers it)
 _BAR_MIN, _BAR_SKEW, _BAR_COLOUR, _BAR_OTHER = 0.06, 0.15, 6.0, 0.04
+# black fill reaching in from the border of an image larger than the thumbnail (a rotation's corners,
+# a shift's padding): source pixels at most _BLACK grey levels, connected to the border, in an image
+# whose border is black on at most _MOSTLY_BLACK of it (a black background, MNIST-style, is content);
+# a thumbnail pixel is fill (0) when fill covers at least half of what it averages
+_BLACK, _MOSTLY_BLACK = 16.0, 0.75
 try:
     from torchvision.io import ImageReadMode as _IRM
 
@@ -65,6 +72,9 @@ class Prints:
     # rotation keeps the value and changes the grayscale (luma): the search scores pairs that came
     # close in grayscale again on these (``Verifier(colour=...)``)
     value_thumbs: np.ndarray | None = None
+    # (N,) float32 width over height of the decoded image: a thumbnail squashes it to a square, and
+    # the verifier's rotations happen in the picture's proportions (None: square)
+    aspect: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -82,7 +92,7 @@ class Prints:
         views = [p.views.shifted(int(at)) for p, at in zip(parts, starts) if p.views is not None]
         return Prints(hashes=cat("hashes"), thumbs=cat("thumbs"), boxes=cat("boxes"), contrast=cat("contrast"),
                       side=cat("side"), views=Views.concat(views) if views else None,
-                      value_thumbs=cat("value_thumbs"))
+                      value_thumbs=cat("value_thumbs"), aspect=cat("aspect"))
 
     def take(self, idx: np.ndarray) -> "Prints":
         def pick(a):
@@ -91,7 +101,7 @@ class Prints:
         return Prints(hashes=self.hashes[idx], thumbs=pick(self.thumbs), boxes=pick(self.boxes),
                       contrast=pick(self.contrast), side=pick(self.side),
                       views=None if self.views is None else self.views.take(idx, len(self)),
-                      value_thumbs=pick(self.value_thumbs))
+                      value_thumbs=pick(self.value_thumbs), aspect=pick(self.aspect))
 
 
 @dataclass
@@ -324,8 +334,10 @@ def _prints_of_batch(batch, want_thumbs: bool) -> Prints:
     if isinstance(batch, np.ndarray):
         thumbs, boxes, contrast, views, value = _thumbs_same_size(batch)
         side = np.full(len(batch), min(batch.shape[1:3]), np.int16)
+        aspect = np.full(len(batch), batch.shape[2] / batch.shape[1], np.float32)
     else:
         side = np.array([min(img.shape[:2]) for img in batch], np.int16)
+        aspect = np.array([img.shape[1] / img.shape[0] for img in batch], np.float32)
         # zeros, not empty: the value thumbnails start as a rounding of these, rows of later shapes included
         # (overwritten when their shape comes; uninitialised memory made NaN casts warn)
         thumbs = np.zeros((len(batch), THUMB, THUMB), np.float32)
@@ -347,7 +359,8 @@ def _prints_of_batch(batch, want_thumbs: bool) -> Prints:
                 value[idx] = as_bytes(t)
             found.append(Views(np.asarray(idx, np.int64)[v.rows], v.thumbs, v.boxes))
         views = Views.concat(found)
-    return Prints(hashes, thumbs, boxes, contrast, side, views=views if len(views) else None, value_thumbs=value)
+    return Prints(hashes, thumbs, boxes, contrast, side, views=views if len(views) else None, value_thumbs=value,
+                  aspect=aspect)
 
 
 def luma(images: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -376,7 +389,8 @@ def _thumbs_same_size(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     flat = gray.reshape(n, -1)
     mean = flat.mean(1)
     contrast = ((flat * flat).mean(1) - mean * mean).clamp(min=0).sqrt()
-    thumbs, tboxes = _thumbnails(gray, boxes)
+    fill = black_fill(gray) if min(h, w) > THUMB else None
+    thumbs, tboxes = _thumbnails(gray, boxes, fill)
     value = None
     if images.ndim == 4 and images.shape[-1] == 3:
         arr = np.asarray(images)
@@ -386,7 +400,7 @@ def _thumbs_same_size(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         if top.shape[1:] == (THUMB, THUMB):
             value = top.numpy()
         else:
-            value = as_bytes(_thumbnails(top.float(), boxes)[0])
+            value = as_bytes(_thumbnails(top.float(), boxes, fill)[0])
     return thumbs, tboxes, contrast.numpy(), _letterbox_views(gray, boxes), value
 
 
@@ -424,12 +438,45 @@ def _letterbox_views(gray: torch.Tensor, boxes: torch.Tensor) -> Views:
                  np.stack([p[2] for p in picked]))
 
 
-def _thumbnails(gray: torch.Tensor, boxes: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """THUMB x THUMB thumbnails of same-size grayscale images, and their content boxes in thumbnail pixels."""
+def black_fill(gray: torch.Tensor) -> torch.Tensor | None:
+    """(N, H, W) True where a pixel is black fill connected to the image border (None: no image has any).
+
+    Only images whose border is partly black, never mostly (a black background is content)."""
+    dark = gray <= _BLACK
+    border = torch.cat([dark[:, 0, :], dark[:, -1, :], dark[:, :, 0], dark[:, :, -1]], 1).float().mean(1)
+    rows = torch.nonzero((border > 0) & (border <= _MOSTLY_BLACK))[:, 0].tolist()
+    if not rows:
+        return None
+    from scipy import ndimage
+
+    fill = torch.zeros_like(dark)
+    for i in rows:
+        labels, count = ndimage.label(dark[i].numpy())
+        touching = np.zeros(count + 1, bool)  # a lookup table: 6x faster than np.isin on 640 x 480
+        touching[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+        touching[0] = False
+        fill[i] = torch.from_numpy(touching[labels])
+    return fill
+
+
+def _thumbnails(gray: torch.Tensor, boxes: torch.Tensor,
+                fill: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """THUMB x THUMB thumbnails of same-size grayscale images, and their content boxes in thumbnail pixels.
+
+    ``fill`` (``black_fill``): pixels left out of the averaging. A thumbnail pixel of a large image
+    averages many source pixels, and a rotation's thin black wedges would make grey pixels that no
+    fill detection tells from content (on stained-cell photos, 640 x 480, such corners kept every
+    copy rotated by 3-10 degrees below the threshold); now a thumbnail pixel mostly of fill is
+    black, the verifier's fill, and the others hold content only."""
     n, h, w = gray.shape
     if (h, w) != (THUMB, THUMB):
-        thumbs = F.interpolate(gray[:, None], size=(THUMB, THUMB), mode="bilinear", antialias=True,
-                               align_corners=False)[:, 0]
+        thumbs = _resample(gray)
+        rows = [] if fill is None else torch.nonzero(fill.flatten(1).any(1))[:, 0]
+        if len(rows):
+            keep = (~fill[rows]).float()
+            share = _resample(keep)
+            content = _resample(gray[rows] * keep) / share.clamp(min=1e-6)
+            thumbs[rows] = torch.where(share >= 0.5, content, torch.zeros_like(content))
         scale = torch.tensor([THUMB / h, THUMB / h, THUMB / w, THUMB / w])
         b = boxes.float() * scale
         # round inwards so the box never includes a fill pixel
@@ -437,6 +484,11 @@ def _thumbnails(gray: torch.Tensor, boxes: torch.Tensor) -> tuple[np.ndarray, np
     else:
         thumbs = gray
     return thumbs.numpy().astype(np.float32, copy=False), boxes.numpy().astype(np.int16)
+
+
+def _resample(x: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) -> (N, THUMB, THUMB), antialiased (a resized copy lands on the same grid)."""
+    return F.interpolate(x[:, None], size=(THUMB, THUMB), mode="bilinear", antialias=True, align_corners=False)[:, 0]
 
 
 def content_boxes(gray: torch.Tensor) -> torch.Tensor:
@@ -492,4 +544,5 @@ def resized(prints: Prints, size: int) -> Prints:
     value = None
     if prints.value_thumbs is not None:
         value = as_bytes(resample(prints.value_thumbs))
-    return Prints(prints.hashes, resample(prints.thumbs), boxes, prints.contrast, prints.side, value_thumbs=value)
+    return Prints(prints.hashes, resample(prints.thumbs), boxes, prints.contrast, prints.side, value_thumbs=value,
+                  aspect=prints.aspect)

@@ -123,9 +123,15 @@ def _with_views(prints: Prints, groups: np.ndarray) -> tuple[Prints, np.ndarray,
         # rescoring of a letterboxed copy then compares its grayscale with the other image's value)
         assert moved_value is not None
         value = np.concatenate([prints.value_thumbs, as_bytes(letterbox.thumbs), moved_value])
+    aspect = None
+    if prints.aspect is not None:
+        # a letterbox view is its content stretched back to a square: the content's own proportions
+        b = prints.boxes[letterbox.rows].astype(np.float32)
+        inner = prints.aspect[letterbox.rows] * (b[:, 3] - b[:, 2]) / np.maximum(b[:, 1] - b[:, 0], 1.0)
+        aspect = np.r_[prints.aspect, inner, prints.aspect[moved.rows]].astype(np.float32)
     extended = Prints(np.r_[prints.hashes, prints.hashes[v.rows]], np.concatenate([prints.thumbs, v.thumbs]),
                       np.concatenate([prints.boxes, v.boxes]), np.r_[prints.contrast, prints.contrast[v.rows]], side,
-                      value_thumbs=value)
+                      value_thumbs=value, aspect=aspect)
     return extended, np.r_[groups, groups[v.rows]], np.r_[np.arange(n), v.rows]
 
 
@@ -185,6 +191,7 @@ def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: Integri
         verifier = Verifier(prints.thumbs[active], prints.boxes[active], thr.max_shift, thr.min_overlap, thr.near,
                             layout_min=thr.layout, refine=thr.refine, device=device,
                             sides=None if prints.side is None else prints.side[active],
+                            aspects=None if prints.aspect is None else prints.aspect[active],
                             colour=None if prints.value_thumbs is None else prints.value_thumbs[active])
         near, level = thr.near, -1.0
         if thr.adaptive:

@@ -147,13 +147,15 @@ class IntegritySettings:
 
 
 # bump when the detector changes so that cached reports of an older detector are not reused
-ALGORITHM_VERSION = 9  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
+ALGORITHM_VERSION = 10  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
 # 4: letterboxed images also searched by their content alone; 5: pairs of different resolutions matched;
 # 6: pairs of different sharpness matched (the sharper one blurred); 7: close pairs of colour images
 # scored again on value thumbnails (hue rotations); 8: images with black fill on one side of an axis
 # also searched moved back against it (shifted copies), and pairs of two resolutions compared without
 # the smaller image's dark edge rows; 9: the colour rescoring also takes pairs whose grayscale alignment
-# was refused outright (a hue rotation reorders the grayscale layout)
+# was refused outright (a hue rotation reorders the grayscale layout); 10: thumbnails of images larger
+# than a thumbnail average their content without the black fill reaching in from the border (a
+# rotation's corners), and the refinement rotates in each picture's proportions (non-square images)
 
 
 def _plain(cfg: Any) -> Any:

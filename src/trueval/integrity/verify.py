@@ -36,6 +36,7 @@ axis and cropped back from 26 % to 100 % (benchmarks/planted_duplicates.py).
 from __future__ import annotations
 
 import logging
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -79,6 +80,8 @@ _MATCH_REACH, _MATCH_RATIO = 0.1, 1.25
 # pairs of two resolutions: native pixels of the smaller image left out on each side whose edge is
 # darker than _DARK_EDGE times what lies inside it (a shift's fill scaled down: ``_dark_edges``)
 _EDGE_RING, _DARK_EDGE = 1, 0.8
+# the refinement rotates in the pictures' proportions when the two images' aspects agree this closely
+_ASPECT_AGREE = 1.05
 # sharpness matching (same place): a pair whose thumbnails' sharpness (high-pass energy over variance)
 # differs by _SHARP_RATIO or more is scored again with the sharper one blurred to the other's sharpness
 # (the sigma of _SHARP_SIGMAS that comes closest): a blurred copy lost the detail the band-pass compares
@@ -344,19 +347,22 @@ class Verifier:
     def __init__(self, thumbs: np.ndarray, boxes: np.ndarray, max_shift: float, min_overlap: float,
                  layout_from: float = -1.0, layout_min: float = 0.97, refine: bool = True,
                  device: torch.device | str = "cpu", sides: np.ndarray | None = None, match: bool = True,
-                 colour: np.ndarray | None = None, batch: int | None = None) -> None:
+                 colour: np.ndarray | None = None, batch: int | None = None,
+                 aspects: np.ndarray | None = None) -> None:
         """``layout_from``: the full-resolution score from which the layout check applies (the lowest
         threshold the scores will be held to; below it a pair is not kept whatever the check says).
         ``device``: where the images are held and compared (the scores come back as numpy arrays).
         ``sides``: each image's shorter side as decoded, pixels (None: no resolution matching).
         ``match``: score pairs that lost different amounts of detail again (``_matched_scores``).
         ``colour``: value thumbnails of the same images (colour data), for the colour rescoring.
-        ``batch``: hypothesis rows per step (None: by device); every row's score is the same whatever it is."""
+        ``batch``: hypothesis rows per step (None: by device); every row's score is the same whatever it is.
+        ``aspects``: each image's width over height as decoded (None: square), for the refinement's rotations."""
         self.device = torch.device(device)
         self.batch = batch or _BATCH * (_GPU_BATCH_FACTOR if self.device.type == "cuda" else 1)
         self.thumbs = np.asarray(thumbs, dtype=np.float32)
         self.box_rows = np.asarray(boxes)
         self.sides = None if sides is None else np.asarray(sides, dtype=np.int64)
+        self.aspects = None if aspects is None else torch.as_tensor(np.asarray(aspects, np.float32), device=self.device)
         self.match = match
         self.settings = (max_shift, min_overlap, layout_from, layout_min)
         t = torch.from_numpy(np.ascontiguousarray(thumbs, dtype=np.float32)).to(self.device)
@@ -649,20 +655,34 @@ class Verifier:
         theta = align.initial_theta(scale, flip, dy, dx, level.size)
         ra, rb = self.small[a], self.small[b]
         pyramid = [(blur(ra, s / 2), blur(rb, s / 2)) for s in _REFINE_SIGMAS]
+        aspect = self._pair_aspect(a, b)
         theta = align.refine(pyramid, level.masks[a], level.masks[b], theta, steps=_REFINE_STEPS,
-                             margin=_REFINE_MARGIN / 2)
-        score = self._judge_affine(level, a, b, flip, theta, _REFINE_MARGIN / 2)
+                             margin=_REFINE_MARGIN / 2, aspect=aspect)
+        score = self._judge_affine(level, a, b, flip, theta, _REFINE_MARGIN / 2, aspect)
         return _numpy(score), theta
 
     def _refined_fine(self, level: _Level, a: torch.Tensor, b: torch.Tensor, flip: torch.Tensor,
                       theta: torch.Tensor) -> torch.Tensor:
+        aspect = self._pair_aspect(a, b)
         a, b = level.rows(a), level.rows(b)
         theta = align.refine([(level.smooth[a], level.smooth[b])], level.masks[a], level.masks[b], theta,
-                             steps=_REFINE_FINE_STEPS, margin=_REFINE_MARGIN)
-        return self._judge_affine(level, a, b, flip, theta, _REFINE_MARGIN)
+                             steps=_REFINE_FINE_STEPS, margin=_REFINE_MARGIN, aspect=aspect)
+        return self._judge_affine(level, a, b, flip, theta, _REFINE_MARGIN, aspect)
 
-    def _judge_affine(self, level: _Level, a, b, flip, theta, margin: float) -> torch.Tensor:
-        ok = align.plausible(theta, flip, _REFINE_MAX_SCALE, _REFINE_MAX_ROTATION, _REFINE_MAX_STRETCH)
+    def _pair_aspect(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
+        """Width over height of each pair's pictures, where the two agree within _ASPECT_AGREE (a rotated
+        copy keeps its canvas); 1 (the thumbnail's square frame) where they do not: one of the two was
+        squashed, and a rotation in either's proportions is no better guess (on CIFAR-10, letterbox
+        content views of squashed photos paired one more B-2 silhouette that way). None: not known."""
+        if self.aspects is None:
+            return None
+        ka, kb = self.aspects[a], self.aspects[b]
+        agree = (ka / kb).log().abs() <= math.log(_ASPECT_AGREE)
+        return torch.where(agree, (ka * kb).sqrt(), torch.ones_like(ka))
+
+    def _judge_affine(self, level: _Level, a, b, flip, theta, margin: float,
+                      aspect: torch.Tensor | None = None) -> torch.Tensor:
+        ok = align.plausible(theta, flip, _REFINE_MAX_SCALE, _REFINE_MAX_ROTATION, _REFINE_MAX_STRETCH, aspect)
         (warped, mb), inside = align.warp_stacks([level.images[b], level.masks[b]], theta, margin)
         mask = (mb > 0.99).float() * inside.float() * level.masks[a]
         score = self._judge(level, a, b, level.images[a], warped, mask, lambda x, r: align.warp(x, theta[r])[0],
