@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import torch
 
-from trueval.integrity.fingerprints import THUMB
+from trueval.integrity.fingerprints import BLACK, THUMB, border_share
 
 PIXEL_GRID = 8
 BISPECTRUM_RADIUS = 4  # frequencies |k| <= 4 cycles per image
@@ -149,17 +149,16 @@ def fill_outside(thumbs: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
 _MOSTLY_DARK = 0.5  # share of black border pixels above which an image's border is not a rotation's fill
 
 
-def corner_fill(thumbs: torch.Tensor, reach: int = 8, darkest: float = 16.0) -> torch.Tensor:
+def corner_fill(thumbs: torch.Tensor, reach: int = 8, darkest: float = BLACK) -> torch.Tensor:
     """(N, H, W) 1 where a pixel belongs to a black region grown from the image border (at most
     ``reach`` pixels in): the fill a rotation brings into the corners, and a shift's or resized
     shift's fill where JPEG or resampling left it too uneven for the content box. Black only (the
     fill rotations and padding use): taking plain skies out as well hid what tells different photos
     of one silhouette apart (pairs of different photos on the airplane suite rose from 8 to 14)."""
     out = torch.zeros_like(thumbs)
-    border = torch.cat([thumbs[:, 0, :], thumbs[:, -1, :], thumbs[:, :, 0], thumbs[:, :, -1]], 1)
     # images with some black on the border, but not most of it (a black background, MNIST-style, or
     # a wide bar is no rotation's corners, and the content box already handles bars)
-    dark_share = (border <= darkest).float().mean(1)
+    dark_share = border_share(thumbs <= darkest)
     rows = torch.nonzero((dark_share > 0) & (dark_share <= _MOSTLY_DARK))[:, 0]
     if len(rows) == 0:
         return out

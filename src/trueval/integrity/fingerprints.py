@@ -43,11 +43,14 @@ _CHUNK = 4096
 # the other two sides at most _BAR_OTHER fill (otherwise the image is framed, like MNIST's centred
 # digits, and the zoom search covers it)
 _BAR_MIN, _BAR_SKEW, _BAR_COLOUR, _BAR_OTHER = 0.06, 0.15, 6.0, 0.04
+# the grey level up to which a pixel can be fill (rotations, shifts and padding fill with black; JPEG
+# lifts it a little): one level for the thumbnails here, the verifier's corners and the shift views
+BLACK = 16.0
 # black fill reaching in from the border of an image larger than the thumbnail (a rotation's corners,
-# a shift's padding): source pixels at most _BLACK grey levels, connected to the border, in an image
-# whose border is black on at most _MOSTLY_BLACK of it (a black background, MNIST-style, is content);
-# a thumbnail pixel is fill (0) when fill covers at least half of what it averages
-_BLACK, _MOSTLY_BLACK = 16.0, 0.75
+# a shift's padding): source pixels at most BLACK, connected to the border, in an image whose border
+# is black on at most _MOSTLY_BLACK of it (a black background, MNIST-style, is content); a thumbnail
+# pixel is fill (0) when fill covers at least half of what it averages
+_MOSTLY_BLACK = 0.75
 try:
     from torchvision.io import ImageReadMode as _IRM
 
@@ -442,9 +445,9 @@ def black_fill(gray: torch.Tensor) -> torch.Tensor | None:
     """(N, H, W) True where a pixel is black fill connected to the image border (None: no image has any).
 
     Only images whose border is partly black, never mostly (a black background is content)."""
-    dark = gray <= _BLACK
-    border = torch.cat([dark[:, 0, :], dark[:, -1, :], dark[:, :, 0], dark[:, :, -1]], 1).float().mean(1)
-    rows = torch.nonzero((border > 0) & (border <= _MOSTLY_BLACK))[:, 0].tolist()
+    dark = gray <= BLACK
+    share = border_share(dark)
+    rows = torch.nonzero((share > 0) & (share <= _MOSTLY_BLACK))[:, 0].tolist()
     if not rows:
         return None
     from scipy import ndimage
@@ -457,6 +460,11 @@ def black_fill(gray: torch.Tensor) -> torch.Tensor | None:
         touching[0] = False
         fill[i] = torch.from_numpy(touching[labels])
     return fill
+
+
+def border_share(mask: torch.Tensor) -> torch.Tensor:
+    """(N,) share of each (N, H, W) boolean mask's border pixels that are set."""
+    return torch.cat([mask[:, 0, :], mask[:, -1, :], mask[:, :, 0], mask[:, :, -1]], 1).float().mean(1)
 
 
 def _thumbnails(gray: torch.Tensor, boxes: torch.Tensor,

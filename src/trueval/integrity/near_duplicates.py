@@ -24,7 +24,7 @@ import torch
 from trueval.integrity.ann import neighbours
 from trueval.integrity.descriptors import (Whitener, bispectrum_descriptors, box_masks, fill_outside,
                                            pixel_descriptors, zoom, zoom_levels)
-from trueval.integrity.fingerprints import Prints, Views, as_bytes
+from trueval.integrity.fingerprints import BLACK, Prints, Views, as_bytes
 from trueval.integrity.settings import IntegritySettings
 from trueval.integrity.verify import Verifier
 
@@ -44,8 +44,6 @@ _MAX_ADAPTIVE = 0.9995
 _LEVEL_SAMPLE = 800
 _ALL_ZOOMS_TOP = 2  # candidates per query in another split verified at every zoom
 _CROSS_SCAN = 0.15  # share of the index cells searched for candidates in another split
-# mean grey level of the fill up to which a one-sided border counts as a shift's (black) fill
-_SHIFT_DARKEST = 16.0
 
 Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -136,7 +134,7 @@ def _with_views(prints: Prints, groups: np.ndarray) -> tuple[Prints, np.ndarray,
 
 
 def unshifted_views(thumbs: np.ndarray | None, boxes: np.ndarray | None, value: np.ndarray | None = None,
-                    darkest: float = _SHIFT_DARKEST) -> tuple[Views, np.ndarray | None]:
+                    darkest: float = BLACK) -> tuple[Views, np.ndarray | None]:
     """Thumbnails of shifted-looking images moved back, and their value thumbnails moved the same way
     (when ``value`` is given): content with black fill on one side of an axis, and none on the other,
     is translated against that fill, to where a shift would have taken it from.

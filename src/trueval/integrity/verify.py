@@ -362,7 +362,9 @@ class Verifier:
         self.thumbs = np.asarray(thumbs, dtype=np.float32)
         self.box_rows = np.asarray(boxes)
         self.sides = None if sides is None else np.asarray(sides, dtype=np.int64)
-        self.aspects = None if aspects is None else torch.as_tensor(np.asarray(aspects, np.float32), device=self.device)
+        # all square (CIFAR-10, MNIST): the refinement's rotations need no aspect (no work per step for it)
+        square = aspects is None or bool(np.all(np.asarray(aspects) == 1))
+        self.aspects = None if square else torch.as_tensor(np.asarray(aspects, np.float32), device=self.device)
         self.match = match
         self.settings = (max_shift, min_overlap, layout_from, layout_min)
         t = torch.from_numpy(np.ascontiguousarray(thumbs, dtype=np.float32)).to(self.device)
