@@ -130,3 +130,35 @@ def test_resume_refuses_a_run_started_with_other_overrides(run_dir: Path, capsys
     assert info.value.code == 2
     assert "optimizer.lr=0.5" in capsys.readouterr().err
     assert (run_dir / "metrics.json").read_text() == earlier  # the earlier run's record is left alone
+
+
+def test_a_resumed_writer_sorts_after_the_earlier_attempts_events(tmp_path: Path) -> None:
+    """TensorBoard reads a run's event files in name order (second, host, pid): a resume whose writer
+    starts in the earlier file's second could sort first, and the earlier attempt's later events then
+    survive its purge (the suite once read steps 39, 59, 19)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    from trueval.tasks import resume
+
+    def run(wait: bool) -> list[tuple[int, float]]:
+        folder = tmp_path / ("waited" if wait else "not_waited")
+        with SummaryWriter(str(folder)) as writer:
+            for step in (0, 1, 2):
+                writer.add_scalar("x", float(step), step)
+        (earlier,) = folder.glob("events.out.tfevents.*")
+        parts = earlier.name.split(".")
+        # the earlier writer's second: the next one, so that a writer started now always sorts first
+        parts[3], parts[5] = str(int(time.time()) + 1), "99999999"
+        earlier.rename(folder / ".".join(parts))
+        if wait:
+            resume.after_earlier_events([folder])
+        with SummaryWriter(str(folder), purge_step=1) as writer:
+            for step in (1, 2):
+                writer.add_scalar("x", float(step) + 10, step)
+        acc = EventAccumulator(str(folder))
+        acc.Reload()
+        return [(e.step, e.value) for e in acc.Scalars("x")]
+
+    assert run(wait=True) == [(0, 0.0), (1, 11.0), (2, 12.0)]  # the resumed attempt's values from step 1
+    assert run(wait=False) != [(0, 0.0), (1, 11.0), (2, 12.0)]  # the failure the wait prevents

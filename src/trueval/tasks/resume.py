@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,30 @@ def logged_step(ckpt: dict[str, Any]) -> int:
     return int(loop.get("_batches_that_stepped", ckpt.get("global_step", 0)))
 
 
+def _event_second(path: Path) -> int:
+    """The creation second in an event file's name (``events.out.tfevents.<seconds>.<host>.<pid>...``)."""
+    try:
+        return int(path.name.split(".")[3])
+    except (IndexError, ValueError):
+        return -1
+
+
+def after_earlier_events(folders: list[Path]) -> None:
+    """Wait, if need be, until the clock has left the second in which the earlier attempt's newest
+    event file was created.
+
+    TensorBoard reads a run's event files in name order, and the name starts with the second the
+    writer was created in, then the host and the process id. A resumed attempt whose writer starts
+    in that same second (a quick resume in a warm process) could sort before the earlier file: its
+    purge then comes first and the earlier attempt's later events stay (seen in the test suite as
+    steps 39, 59, 19). Waiting at most a second keeps the new file after the old one."""
+    newest = max((_event_second(f) for d in folders if d.is_dir() for f in d.rglob("events.out.tfevents.*")),
+                 default=-1)
+    wait = newest + 1 - time.time()
+    if newest >= 0 and wait > 0:
+        time.sleep(wait)
+
+
 def prepare_resume(cfg: DictConfig, run_dir: Path, clean: bool) -> str | None:
     """The checkpoint to resume from (None: start over), with the run directory made consistent.
 
@@ -91,5 +116,6 @@ def prepare_resume(cfg: DictConfig, run_dir: Path, clean: bool) -> str | None:
     with open_dict(cfg):
         for node in _tensorboard_nodes(cfg):
             node.purge_step = step  # SummaryWriter hides the earlier attempt's events from this step on
+    after_earlier_events([Path(n.save_dir) for n in _tensorboard_nodes(cfg)])
     log.info("resuming from %s (epoch %s, step %s)", last, ckpt.get("epoch"), step)
     return str(last)
