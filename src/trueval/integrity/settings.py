@@ -51,7 +51,9 @@ class Thresholds:
     refine: refine the alignment of pairs that came close to ``near`` (rotation up to 15 degrees,
         a stretch of one axis, zoom between the search's steps) before judging them; measured on the
         CIFAR-10 suites it finds most copies rotated by 3-10 degrees or stretched along one axis, at
-        the price of a few more pairs of different photos of one silhouette (airplane suite).
+        the price of a few more pairs of different photos of one silhouette (airplane suite); pairs
+        still below it are then scored without one corner or band (a caption or a logo drawn over a
+        copy: ``integrity.occlusion``).
     adaptive: raise ``near`` on datasets whose different images look alike at the pixel level (line
         drawings such as MNIST digits) to just above the similarity typical of their look-alikes; the
         raised value is reported. Without it, half of MNIST would be reported as near-duplicates.
@@ -147,7 +149,7 @@ class IntegritySettings:
 
 
 # bump when the detector changes so that cached reports of an older detector are not reused
-ALGORITHM_VERSION = 10  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
+ALGORITHM_VERSION = 11  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
 # 4: letterboxed images also searched by their content alone; 5: pairs of different resolutions matched;
 # 6: pairs of different sharpness matched (the sharper one blurred); 7: close pairs of colour images
 # scored again on value thumbnails (hue rotations); 8: images with black fill on one side of an axis
@@ -155,7 +157,9 @@ ALGORITHM_VERSION = 10  # 2: layout check in the verification; 3: affine refinem
 # the smaller image's dark edge rows; 9: the colour rescoring also takes pairs whose grayscale alignment
 # was refused outright (a hue rotation reorders the grayscale layout); 10: thumbnails of images larger
 # than a thumbnail average their content without the black fill reaching in from the border (a
-# rotation's corners), and the refinement rotates in each picture's proportions (non-square images)
+# rotation's corners), and the refinement rotates in each picture's proportions (non-square images);
+# 11: pairs still below the threshold after the refinement scored again without one corner or band
+# (a caption or a logo over a copy)
 
 
 def _plain(cfg: Any) -> Any:

@@ -42,7 +42,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from trueval.integrity import align
+from trueval.integrity import align, occlusion
 from trueval.integrity.descriptors import box_masks, corner_fill, dilate, fill_outside, hann_2d, inpaint
 from trueval.integrity.fingerprints import THUMB
 
@@ -348,7 +348,7 @@ class Verifier:
                  layout_from: float = -1.0, layout_min: float = 0.97, refine: bool = True,
                  device: torch.device | str = "cpu", sides: np.ndarray | None = None, match: bool = True,
                  colour: np.ndarray | None = None, batch: int | None = None,
-                 aspects: np.ndarray | None = None) -> None:
+                 aspects: np.ndarray | None = None, holes: np.ndarray | None = None) -> None:
         """``layout_from``: the full-resolution score from which the layout check applies (the lowest
         threshold the scores will be held to; below it a pair is not kept whatever the check says).
         ``device``: where the images are held and compared (the scores come back as numpy arrays).
@@ -356,7 +356,9 @@ class Verifier:
         ``match``: score pairs that lost different amounts of detail again (``_matched_scores``).
         ``colour``: value thumbnails of the same images (colour data), for the colour rescoring.
         ``batch``: hypothesis rows per step (None: by device); every row's score is the same whatever it is.
-        ``aspects``: each image's width over height as decoded (None: square), for the refinement's rotations."""
+        ``aspects``: each image's width over height as decoded (None: square), for the refinement's rotations.
+        ``holes``: (N, H, W) 1 where an image is to be left out of every comparison (and inpainted), as
+        a rotation's black corners are (``occlusion``: an overlay's region)."""
         self.device = torch.device(device)
         self.batch = batch or _BATCH * (_GPU_BATCH_FACTOR if self.device.type == "cuda" else 1)
         self.thumbs = np.asarray(thumbs, dtype=np.float32)
@@ -373,6 +375,8 @@ class Verifier:
         self.filled = fill_outside(t, self.boxes)
         # a rotated copy's fill corners: inpainted, and left out of every comparison
         corners = corner_fill(t)
+        if holes is not None:
+            corners = torch.maximum(corners, torch.from_numpy(np.asarray(holes, np.float32)).to(self.device))
         self.filled = inpaint(self.filled, corners)
         self.valid = 1.0 - dilate(corners > 0).float()  # 0/1 either way; booleans move less memory
         half = size // 2
@@ -494,6 +498,10 @@ class Verifier:
             # _REFINE_PENALTY higher (measured on the airplane suite: 8 pairs of different photos
             # reached 0.92-0.98 refined, the rotated copies mostly 0.93-0.99)
             np.maximum(out, self.refined_scores(a, b, flip, scale, todo, near) - _REFINE_PENALTY, out=out)
+        if reach > 0:  # still below: an overlay's copy matches without one region (a corner, a band)
+            best = np.where(out > -1, out, quick)
+            np.maximum(out, self._occluded_scores(a, b, flip, scale, aligned, best, near, reach, refinable,
+                                                  out >= near), out=out)
         return out
 
     def _colour_scores(self, a: np.ndarray, b: np.ndarray, flip: np.ndarray, scale: np.ndarray,
@@ -524,6 +532,44 @@ class Verifier:
         log.debug("colour rescoring: %d pairs, %d images", k, len(images))
         out[todo] = colour.fine_scores(pair[:k], pair[k:], flip[todo], scale[todo], aligned[todo], np.arange(k))
         return np.where(out > -1, out - _COLOUR_PENALTY, out)
+
+    def _occluded_scores(self, a: np.ndarray, b: np.ndarray, flip: np.ndarray, scale: np.ndarray,
+                         aligned: np.ndarray, best: np.ndarray, near: float, reach: float,
+                         refinable: np.ndarray | None, done: np.ndarray) -> np.ndarray:
+        """Full-resolution scores (others -1), held ``occlusion.PENALTY`` higher, of the best unzoomed
+        hypothesis of each pair within ``reach`` of ``near`` that no row verified (``done``), with one of
+        ``occlusion.regions`` inpainted and left out of both images (the best of the six): a copy
+        with a caption or a logo drawn over it matches its original everywhere else. Only pairs
+        whose 8 x 8 grids agree at ``occlusion.GRID_AGREE`` outside one region are scored, and only
+        ``refinable`` rows (between splits), as the refinement's."""
+        out = np.full(len(a), -1.0, np.float32)
+        wanted = (best >= near - reach) & (best < near) & (np.abs(np.log(scale)) < 0.01)
+        if refinable is not None:
+            wanted &= refinable
+        todo = _best_rows(np.flatnonzero(wanted), a, b, best, done) if reach > 0 else np.zeros(0, np.int64)
+        if len(todo) == 0:
+            return out
+        todo = todo[occlusion.agree_outside(self.thumbs[a[todo]], self.thumbs[b[todo]], flip[todo])
+                    >= occlusion.GRID_AGREE]
+        if len(todo) == 0:
+            return out
+        m = len(todo)
+        log.debug("occlusion rescoring: %d pairs", m)
+        images = np.concatenate([self.thumbs[a[todo]], self.thumbs[b[todo]]])
+        boxes = np.concatenate([self.box_rows[a[todo]], self.box_rows[b[todo]]])
+        max_shift, min_overlap, layout_from, layout_min = self.settings
+        rows = np.arange(m)
+        scores = np.full(m, -1.0, np.float32)
+        for region in occlusion.regions(self.thumbs.shape[-1]):
+            # the region in each image's own frame: mirrored for the mirrored side of the pair
+            second = np.where(flip[todo][:, None, None], region[None, :, ::-1], region[None])
+            holes = np.concatenate([np.broadcast_to(region, second.shape), second])
+            pairwise = Verifier(images, boxes, max_shift, min_overlap, layout_from, layout_min, refine=False,
+                                device=self.device, match=False, batch=self.batch, holes=holes)
+            np.maximum(scores, pairwise.score(rows, rows + m, flip[todo], scale[todo], aligned[todo], near),
+                       out=scores)
+        out[todo] = np.where(scores > -1, scores - occlusion.PENALTY, -1.0)
+        return out
 
     def _value_agrees_more(self, a: np.ndarray, b: np.ndarray, flip: np.ndarray) -> np.ndarray:
         """Whether each pair's 8 x 8 value images correlate _COLOUR_GAIN more than their grayscale
