@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageDraw
-from synthetic import photos
+from synthetic import jpeg, photos
 
 from trueval.core.samples import SampleSet
 from trueval.integrity import IntegritySettings, occlusion, run_gate
@@ -56,6 +56,17 @@ def test_captioned_and_logo_copies_are_found(monkeypatch) -> None:
     assert _near_pairs(train, test) == planted
     monkeypatch.setattr(occlusion, "GRID_AGREE", float("inf"))  # no pair is scored without a region
     assert len(_near_pairs(train, test)) <= 4  # before: half or more of these overlays hid their copy
+
+
+def test_logo_copies_saved_as_jpeg_are_found_when_the_layout_check_refused_them() -> None:
+    """A badge reorders the brightness ranks the layout check compares, so a copy can be refused
+    outright at full resolution while its half-resolution score stays above the threshold: such a
+    pair is rescored too (taking only pairs whose best score stayed below the threshold missed
+    the second of these eight, and a CIFAR-10 cat with a red badge in a user's folder)."""
+    train = photos(100, seed=81)
+    colours = [(200, 20, 20), (20, 200, 20), (20, 20, 200), (230, 230, 20)] * 2
+    logos = np.stack([jpeg(_logo(train[i], i % 4, colours[i]), quality=90) for i in range(8)])
+    assert _near_pairs(train, np.concatenate([logos, photos(20, seed=82)])) == {(i, i) for i in range(8)}
 
 
 def test_different_photos_under_the_same_overlay_are_not_paired() -> None:

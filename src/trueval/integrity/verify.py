@@ -543,7 +543,9 @@ class Verifier:
         whose 8 x 8 grids agree at ``occlusion.GRID_AGREE`` outside one region are scored, and only
         ``refinable`` rows (between splits), as the refinement's."""
         out = np.full(len(a), -1.0, np.float32)
-        wanted = (best >= near - reach) & (best < near) & (np.abs(np.log(scale)) < 0.01)
+        # not ``best < near``: a copy whose full-resolution score was refused outright (an overlay
+        # reorders the layout the check ranks) keeps its half-resolution score, often above ``near``
+        wanted = (best >= near - reach) & ~done & (np.abs(np.log(scale)) < 0.01)
         if refinable is not None:
             wanted &= refinable
         todo = _best_rows(np.flatnonzero(wanted), a, b, best, done) if reach > 0 else np.zeros(0, np.int64)
