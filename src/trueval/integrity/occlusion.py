@@ -31,11 +31,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from trueval.integrity.descriptors import PIXEL_GRID
+from trueval.integrity.descriptors import PIXEL_GRID, normalise_rows
 
 _CORNER = 0.3  # side of a corner region, as a share of the thumbnail's side
 _BAND = 0.375  # height of a top or bottom band (a caption's line of text and its outline)
-_GRID = PIXEL_GRID
 GRID_AGREE = 0.98  # correlation of the 8 x 8 grids outside a region needed to score the pair
 PENALTY = 0.08  # a score with a region left out is held this much higher than ``near``
 
@@ -54,29 +53,23 @@ def regions(size: int) -> np.ndarray:
 def _grid_regions() -> torch.Tensor:
     """(6, 64) booleans: the 8 x 8 grid cells outside each region (a region covering part of a cell
     takes the whole cell)."""
-    full = torch.from_numpy(regions(_GRID * 4))
+    full = torch.from_numpy(regions(PIXEL_GRID * 4))
     cells = torch.nn.functional.avg_pool2d(full[:, None], 4)[:, 0]
     return (cells == 0).flatten(1)
 
 
 def agree_outside(first: np.ndarray, second: np.ndarray, flip: np.ndarray) -> np.ndarray:
     """Per pair of thumbnails (``second`` mirrored where ``flip``), the best correlation of their
-    8 x 8 grids over the cells outside one region (-1 with nothing to compare)."""
+    8 x 8 grids over the cells outside one region (0 where one of them is flat there)."""
     if len(first) == 0:
         return np.zeros(0, np.float32)
 
     def grid(x: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        return torch.nn.functional.adaptive_avg_pool2d(t[:, None], _GRID)[:, 0]
+        return torch.nn.functional.adaptive_avg_pool2d(t[:, None], PIXEL_GRID)[:, 0]
 
-    ga = grid(first).flatten(1)
-    gb = grid(second)
-    gb = torch.where(torch.from_numpy(np.asarray(flip, bool))[:, None, None], gb.flip(-1), gb).flatten(1)
-    best = torch.full((len(ga),), -1.0)
-    for keep in _grid_regions():
-        xa, xb = ga[:, keep], gb[:, keep]
-        xa = xa - xa.mean(1, keepdim=True)
-        xb = xb - xb.mean(1, keepdim=True)
-        corr = (xa * xb).sum(1) / (xa.norm(dim=1) * xb.norm(dim=1)).clamp(min=1e-6)
-        best = torch.maximum(best, corr)
-    return best.numpy()
+    ga, gb = grid(first), grid(second)
+    gb = torch.where(torch.from_numpy(np.asarray(flip, bool))[:, None, None], gb.flip(-1), gb)
+    ga, gb = ga.flatten(1), gb.flatten(1)
+    corr = [(normalise_rows(ga[:, keep]) * normalise_rows(gb[:, keep])).sum(1) for keep in _grid_regions()]
+    return torch.stack(corr).amax(0).numpy()

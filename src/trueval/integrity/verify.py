@@ -519,7 +519,7 @@ class Verifier:
         wanted = (best >= near - reach) & ~done
         if refinable is not None:
             wanted &= refinable
-        todo = _best_rows(np.flatnonzero(wanted), a, b, best, done) if reach > 0 else np.zeros(0, np.int64)
+        todo = _best_rows(np.flatnonzero(wanted), a, b, best, done)
         todo = todo[self._value_agrees_more(a[todo], b[todo], flip[todo])]
         if len(todo) == 0:
             return out
@@ -548,7 +548,7 @@ class Verifier:
         wanted = (best >= near - reach) & ~done & (np.abs(np.log(scale)) < 0.01)
         if refinable is not None:
             wanted &= refinable
-        todo = _best_rows(np.flatnonzero(wanted), a, b, best, done) if reach > 0 else np.zeros(0, np.int64)
+        todo = _best_rows(np.flatnonzero(wanted), a, b, best, done)
         if len(todo) == 0:
             return out
         todo = todo[occlusion.agree_outside(self.thumbs[a[todo]], self.thumbs[b[todo]], flip[todo])
