@@ -337,6 +337,73 @@ def test_copies_shifted_diagonally_to_the_search_limit_are_found() -> None:
     assert _near_pairs(train, test) == {(i, i) for i in range(40)}
 
 
+def _shifted_then_cropped(img: np.ndarray, dy: int, dx: int, keep: int = 26) -> np.ndarray:
+    """Shifted (black fill), then a ``keep``-px crop on the fill's side, resized back to 32 px."""
+    y0, x0 = (0 if dy > 0 else 32 - keep), (0 if dx > 0 else 32 - keep)
+    cut = shift(img, dy, dx)[y0:y0 + keep, x0:x0 + keep]
+    return np.asarray(Image.fromarray(cut).resize((32, 32), Image.BICUBIC))
+
+
+def test_a_shifted_then_cropped_copy_moved_back_is_zoomed_out_about_the_fill_edge() -> None:
+    """Moved back against its fill, such a copy is its original magnified about the fill's edge:
+    zoomed out about that edge it lines up with the original, zoomed out about the centre it lands
+    16 (1/c - 1) px off (4 px here), further than the search's descriptor tolerates."""
+    import torch
+
+    from trueval.integrity.descriptors import zoom
+    from trueval.integrity.fingerprints import _thumbs_same_size
+    from trueval.integrity.near_duplicates import _zoom_anchors, unshifted_views
+
+    def corr(x: torch.Tensor, y: torch.Tensor) -> float:
+        x, y = x.flatten() - x.mean(), y.flatten() - y.mean()
+        return float(x @ y / (x.norm() * y.norm()))
+
+    for seed in (81, 84, 88):
+        img = photos(1, seed=seed, cells=(3, 6, 10))[0]
+        for dy, dx, expected in ((4, 4, (-1, -1)), (-4, 4, (1, -1)), (4, -4, (-1, 1))):
+            thumbs, boxes, _, _, value = _thumbs_same_size(np.stack([img, _shifted_then_cropped(img, dy, dx)]))
+            views, _ = unshifted_views(thumbs, boxes, value)
+            assert views.rows.tolist() == [1]
+            anchors = _zoom_anchors(torch.from_numpy(np.concatenate([boxes, views.boxes]).astype(np.int64)),
+                                    np.array([0, 1, 1]), 32)
+            assert anchors[:2].tolist() == [[0, 0], [0, 0]] and tuple(anchors[2]) == expected
+            original, view = torch.from_numpy(thumbs[0].astype(np.float32)), torch.from_numpy(views.thumbs[:1])
+            # the 22 x 22 corner both zoomed-out views keep in frame
+            ys = slice(0, 22) if expected[0] == -1 else slice(10, 32)
+            xs = slice(0, 22) if expected[1] == -1 else slice(10, 32)
+            about_edge = zoom(view, 26 / 32, expected)[0]
+            about_centre = zoom(view, 26 / 32)[0]
+            assert corr(about_edge[ys, xs], original[ys, xs]) > corr(about_centre[ys, xs], original[ys, xs]) + 0.1
+
+
+def test_a_moved_back_copy_in_the_larger_split_asks_zoomed_out() -> None:
+    """The larger split asks the smaller one zoomed in only (a crop of the other side); a view moved
+    back against a shift's fill asks zoomed out too, wherever it is: before, none of these 30
+    shifted-then-cropped copies in the larger split got a zoomed-out hypothesis with its original."""
+    import torch
+
+    from trueval.integrity import near_duplicates as nd
+    from trueval.integrity.descriptors import zoom_levels
+    from trueval.integrity.fingerprints import Prints, _thumbs_same_size
+
+    train = photos(60, seed=91, cells=(3, 6, 10))
+    rng = np.random.default_rng(0)
+    copies = [_shifted_then_cropped(train[i], *(int(v) for v in rng.choice([-4, 4], 2))) for i in range(30)]
+    images = np.concatenate([train, np.stack(copies), photos(100, seed=92, cells=(3, 6, 10))])
+    thumbs, boxes, contrast, letterbox, value = _thumbs_same_size(images)
+    prints = Prints(np.zeros(len(images), "S16"), thumbs, boxes, contrast, np.full(len(images), 32, np.int16),
+                    views=letterbox, value_thumbs=value)
+    groups = np.r_[np.zeros(len(train), np.int64), np.ones(len(images) - len(train), np.int64)]
+    extended, groups, origin = nd._with_views(prints, groups)
+    a, b, _, scale, _ = nd._proposals(torch.from_numpy(extended.thumbs.astype(np.float32)),
+                                      torch.from_numpy(extended.boxes.astype(np.int64)), groups, 6,
+                                      zoom_levels(1.2), owner=origin)
+    view_of = {int(origin[r]): r for r in range(len(images), len(extended))}
+    zoomed_out = [i for i in range(30) if np.any((((a == i) & (b == view_of[60 + i])) | ((b == i) & (a == view_of[60 + i])))
+                                                 & (scale < 0.95))]
+    assert len(view_of) == 30 and zoomed_out == list(range(30))
+
+
 def test_a_hue_rotated_copy_refused_in_grayscale_is_scored_by_value() -> None:
     """A hue rotation reorders the grayscale layout of a photo, and the grayscale alignment can then be
     refused outright (-1) although the half-resolution score passed: such pairs must still reach the

@@ -53,13 +53,16 @@ _CPU = torch.device("cpu")
 
 
 @lru_cache(maxsize=64)
-def zoom_matrix(scale: float, size: int = THUMB, device: torch.device = _CPU) -> tuple[torch.Tensor, torch.Tensor]:
-    """(size, size) bilinear resampling matrix magnifying about the centre by ``scale``, and which
-    output rows have a source (all of them when ``scale`` >= 1); made once per device."""
+def zoom_matrix(scale: float, size: int = THUMB, device: torch.device = _CPU,
+                anchor: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(size, size) bilinear resampling matrix magnifying by ``scale`` about the centre (``anchor`` 0)
+    or about the first (-1) or last (1) pixel's outer edge, and which output rows have a source (all
+    of them when ``scale`` >= 1); made once per device."""
     if device != _CPU:
-        return tuple(t.to(device) for t in zoom_matrix(scale, size))  # type: ignore[return-value]
+        return tuple(t.to(device) for t in zoom_matrix(scale, size, _CPU, anchor))  # type: ignore[return-value]
     out = torch.arange(size, dtype=torch.float64) + 0.5
-    src = (out - size / 2) / scale + size / 2 - 0.5
+    fixed = size / 2 * (1 + anchor)
+    src = (out - fixed) / scale + fixed - 0.5
     valid = (src >= -0.5) & (src <= size - 0.5)
     src = src.clamp(0, size - 1)
     lo = src.floor()
@@ -72,16 +75,18 @@ def zoom_matrix(scale: float, size: int = THUMB, device: torch.device = _CPU) ->
     return m.float(), valid
 
 
-def zoom(thumbs: torch.Tensor, scale: float) -> torch.Tensor:
-    """Centre zoom of a batch of square images by separable matrix products (much faster than
-    grid_sample); zooming out (``scale`` < 1) fills the new border with each image's mean."""
+def zoom(thumbs: torch.Tensor, scale: float, anchor: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """Zoom of a batch of square images by separable matrix products (much faster than grid_sample),
+    about the centre or, per axis (rows, columns), about an edge (``zoom_matrix``'s ``anchor``);
+    zooming out (``scale`` < 1) fills the new border with each image's mean."""
     if abs(scale - 1.0) < 1e-6:
         return thumbs
-    m, valid = zoom_matrix(float(scale), thumbs.shape[-1], thumbs.device)
-    out = m @ thumbs @ m.T
-    if bool(valid.all()):
+    my, vy = zoom_matrix(float(scale), thumbs.shape[-1], thumbs.device, anchor[0])
+    mx, vx = zoom_matrix(float(scale), thumbs.shape[-1], thumbs.device, anchor[1])
+    out = my @ thumbs @ mx.T
+    if bool(vy.all()) and bool(vx.all()):
         return out
-    inside = (valid[:, None] & valid[None, :]).float()
+    inside = (vy[:, None] & vx[None, :]).float()
     return out * inside + thumbs.mean((1, 2), keepdim=True) * (1 - inside)
 
 

@@ -318,12 +318,18 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     # zoomed-out views only for the images that query a larger split (all but the largest split),
     # through the same axes (fitted on what the images are, not on their shrunken versions)
     last = names[np.lexsort((names, sizes))[-1]]  # the split no other split counts as larger
-    askers = np.arange(len(groups)) if thorough else np.flatnonzero(groups != last)
+    # and for every view moved back against a shift's fill, whichever split it is in: the only way
+    # a copy shifted and then cropped finds its original (``_zoom_anchors``)
+    anchors = _zoom_anchors(boxes, owner, thumbs.shape[-1])
+    moved_back = (anchors != 0).any(1)
+    askers = np.arange(len(groups)) if thorough else np.union1d(np.flatnonzero(groups != last),
+                                                                  np.flatnonzero(moved_back))
+    outward = [1.0 / z for z in levels[1:]]
     for z in levels[1:]:
         out = torch.zeros_like(spectra[1.0])
-        if len(askers):
-            rows = torch.as_tensor(askers, device=filled.device)
-            out[rows] = project(bispectrum_descriptors(zoom(filled[rows], 1.0 / z)))
+        for anchor in np.unique(anchors[askers], axis=0):
+            rows = torch.as_tensor(askers[(anchors[askers] == anchor).all(1)], device=filled.device)
+            out[rows] = project(bispectrum_descriptors(zoom(filled[rows], 1.0 / z, tuple(int(a) for a in anchor))))
         spectra[1.0 / z] = out
     rows_a, rows_b, flips, scales, search = [], [], [], [], []
 
@@ -346,15 +352,17 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
         own_search = (own_rows, every_zoom, _CROSS_SCAN, k) if thorough else (own_rows, inward, 0.0, max(2, k - 2))
         if cross_only and g != names[np.lexsort((names, sizes))[0]]:
             own_search = (own_rows[:0], inward, 0.0, k)
+        larger_views = larger[moved_back[larger]] if outward else larger[:0]
         for queries, view_zooms, scan, kq in (own_search, (smaller, every_zoom, _CROSS_SCAN, k),
-                                              (larger, inward, _CROSS_SCAN, max(2, k // 2))):
+                                              (larger, inward, _CROSS_SCAN, max(2, k // 2)),
+                                              (larger_views, outward, _CROSS_SCAN, max(2, k // 2))):
             if len(queries) == 0:
                 continue
             tq = torch.as_tensor(queries, device=thumbs.device)
             self_index = np.full(len(queries), -1, np.int64)
             own = groups[queries] == g
             self_index[own] = np.searchsorted(members, owner[queries[own]])
-            if queries is not larger:
+            if queries is not larger and queries is not larger_views:
                 # photometric / compression / resize / grayscale / flip copies: 8x8 grid, both
                 # orientations; such a copy is its original's nearest grid neighbour, so few
                 # candidates and probes suffice (and one direction between two splits)
@@ -390,6 +398,26 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     key = [a, b, flip.astype(np.int64), np.round(np.log(scale) * 1e4).astype(np.int64), aligned.astype(np.int64)]
     uniq = _first_of_each(key)
     return a[uniq], b[uniq], flip[uniq], scale[uniq], aligned[uniq]
+
+
+def _zoom_anchors(boxes: torch.Tensor, owner: np.ndarray, size: int) -> np.ndarray:
+    """Per row and axis (rows, columns), where its zoomed-out views are zoomed about: the centre (0),
+    except along an axis a view was moved back against a shift's fill (``unshifted_views``): about
+    the edge the fill was on (-1 first, 1 last), which the moved content now reaches.
+
+    A copy shifted and then cropped and resized keeps the shift's fill, magnified. Moved back against
+    it, it is its original magnified about that edge, not about the centre: zoomed out about the
+    centre it lands 16 (1/c - 1) px off its original for a crop keeping c of the side (4 px at 0.8),
+    further than the bispectrum tolerates (the diagonal 4-px shifts then cropped that the search
+    missed); zoomed out about the edge it lands on it."""
+    b = boxes.cpu().numpy().astype(np.int64)
+    mine = b[np.asarray(owner)]  # the box of the sample each row stands for
+    anchors = np.zeros((len(b), 2), np.int64)
+    for axis in (0, 1):
+        low, high = 2 * axis, 2 * axis + 1
+        anchors[(b[:, low] == 0) & (mine[:, low] > 0) & (mine[:, high] == size), axis] = -1
+        anchors[(b[:, high] == size) & (mine[:, high] < size) & (mine[:, low] == 0), axis] = 1
+    return anchors
 
 
 def _first_of_each(columns: list[np.ndarray]) -> np.ndarray:
