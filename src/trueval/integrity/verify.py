@@ -525,13 +525,17 @@ class Verifier:
             return out
         # a verifier of the images these rows name only (preparing all of them cost more than scoring)
         images, pair = np.unique(np.r_[a[todo], b[todo]], return_inverse=True)
-        max_shift, min_overlap, layout_from, layout_min = self.settings
-        colour = Verifier(self._colour_thumbs[images], self.box_rows[images], max_shift, min_overlap, layout_from,
-                          layout_min, refine=False, device=self.device, match=False, batch=self.batch)
+        colour = self._plain_verifier(self._colour_thumbs[images], self.box_rows[images])
         k = len(todo)
         log.debug("colour rescoring: %d pairs, %d images", k, len(images))
         out[todo] = colour.fine_scores(pair[:k], pair[k:], flip[todo], scale[todo], aligned[todo], np.arange(k))
         return np.where(out > -1, out - _COLOUR_PENALTY, out)
+
+    def _plain_verifier(self, images: np.ndarray, boxes: np.ndarray, holes: np.ndarray | None = None) -> "Verifier":
+        """A verifier of other images (a pair's images changed for a rescoring) with this one's settings,
+        device and batch, and none of the rescorings (no refinement, no resolution matching)."""
+        return Verifier(images, boxes, *self.settings, refine=False, device=self.device, match=False,
+                        batch=self.batch, holes=holes)
 
     def _occluded_scores(self, a: np.ndarray, b: np.ndarray, flip: np.ndarray, scale: np.ndarray,
                          aligned: np.ndarray, best: np.ndarray, near: float, reach: float,
@@ -559,15 +563,13 @@ class Verifier:
         log.debug("occlusion rescoring: %d pairs", m)
         images = np.concatenate([self.thumbs[a[todo]], self.thumbs[b[todo]]])
         boxes = np.concatenate([self.box_rows[a[todo]], self.box_rows[b[todo]]])
-        max_shift, min_overlap, layout_from, layout_min = self.settings
         rows = np.arange(m)
         scores = np.full(m, -1.0, np.float32)
         for region in occlusion.regions(self.thumbs.shape[-1]):
             # the region in each image's own frame: mirrored for the mirrored side of the pair
             second = np.where(flip[todo][:, None, None], region[None, :, ::-1], region[None])
             holes = np.concatenate([np.broadcast_to(region, second.shape), second])
-            pairwise = Verifier(images, boxes, max_shift, min_overlap, layout_from, layout_min, refine=False,
-                                device=self.device, match=False, batch=self.batch, holes=holes)
+            pairwise = self._plain_verifier(images, boxes, holes)
             np.maximum(scores, pairwise.score(rows, rows + m, flip[todo], scale[todo], aligned[todo], near),
                        out=scores)
         out[todo] = np.where(scores > -1, scores - occlusion.PENALTY, -1.0)
@@ -634,9 +636,7 @@ class Verifier:
             width = np.ceil(THUMB / np.minimum(sa, sb)[changed]).astype(np.int64) * ~blurred
             ring = _dark_edges(self.thumbs[small], width)
             boxes = boxes.astype(np.int64) + np.r_[ring, ring] * np.array([1, -1, 1, -1])
-        max_shift, min_overlap, layout_from, layout_min = self.settings
-        pairwise = Verifier(images, boxes, max_shift, min_overlap, layout_from, layout_min, refine=False,
-                            device=self.device, match=False, batch=self.batch)
+        pairwise = self._plain_verifier(images, boxes)
         rows = np.arange(m)
         out[todo] = pairwise.score(rows, rows + m, flip[todo], scale[todo], aligned[todo], near)
         out[todo[blurred]] -= _SHARP_PENALTY
