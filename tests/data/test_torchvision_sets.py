@@ -69,3 +69,35 @@ def test_read_arrays_cached_by_content(tmp_path: Path, monkeypatch) -> None:
     fake_mnist(tmp_path / "data", n_train=50, n_test=20)  # same names, other content
     changed = make().load_splits()
     assert reads == [True, False] and len(changed["train"]) == 50
+
+
+def test_mnist_from_a_flat_read_only_folder_of_gz_files(tmp_path: Path) -> None:
+    """The four .gz files straight in data_dir (how MNIST is usually handed around, e.g. a shared
+    read-only copy) are read as they are: nothing is unzipped or written next to them."""
+    flat = tmp_path / "mnist"
+    rng = np.random.default_rng(1)
+    written = {}
+    for prefix, n in (("train", 50), ("t10k", 20)):
+        written[prefix] = rng.integers(0, 255, size=(n, 28, 28)).astype(np.uint8), np.arange(n) % 10
+        write_idx(flat, prefix, *written[prefix])
+    before = sorted(p.name for p in flat.iterdir())
+    flat.chmod(0o555)
+    try:
+        sets = TorchvisionDataModule(name="mnist", data_dir=str(flat), cache_dir=str(tmp_path / "cache")).load_splits()
+    finally:
+        flat.chmod(0o755)
+    assert sorted(p.name for p in flat.iterdir()) == before
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        assert np.array_equal(sets[split].images[..., 0], written[prefix][0])
+        assert np.array_equal(sets[split].targets, written[prefix][1])
+
+
+def test_a_truncated_mnist_file_is_named(tmp_path: Path) -> None:
+    flat = tmp_path / "mnist"
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        write_idx(flat, prefix, np.zeros((n, 28, 28)), np.arange(n) % 10)
+    damaged = flat / "train-images-idx3-ubyte.gz"
+    damaged.write_bytes(damaged.read_bytes()[:-20])  # the end of the stream cut off
+    with pytest.raises(UserError) as info:
+        TorchvisionDataModule(name="mnist", data_dir=str(flat)).load_splits()
+    assert "train-images-idx3-ubyte.gz" in str(info.value) and "data.data_dir" in str(info.value)

@@ -1,8 +1,9 @@
 """MNIST, CIFAR-10, CIFAR-100 and SVHN through torchvision, held in memory as uint8 arrays.
 
 The official test split is the test set; validation is carved from the training set by the base
-class. Files are looked for in `data.data_dir` (torchvision's layout); `data.download=true` lets
-torchvision fetch them when the network allows. `data.root` instead reads an image-folder copy
+class. Files are looked for in `data.data_dir` (torchvision's layout; MNIST's four IDX files may
+also lie in data_dir itself, gzipped or not); `data.download=true` lets torchvision fetch them when
+the network allows. `data.root` instead reads an image-folder copy
 (`<root>/train/<class>/*`, `<root>/test/<class>/*`), such as the CIFAR-10 JPEG copy, decoded once
 and cached.
 """
@@ -21,7 +22,7 @@ from trueval.core.errors import UserError
 
 # where torchvision expects each dataset's files under data_dir, for the error message
 _EXPECTED = {
-    "mnist": "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]",
+    "mnist": "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (in data_dir itself or in its MNIST/raw/)",
     "cifar10": "cifar-10-batches-py/ (or cifar-10-python.tar.gz)",
     "cifar100": "cifar-100-python/ (or cifar-100-python.tar.gz)",
     "svhn": "train_32x32.mat and test_32x32.mat",
@@ -65,11 +66,13 @@ class TorchvisionData(ClassificationData):
         if cache_dir is None:
             return None
         if self.name == "mnist":
-            _gunzip_mnist(root / "MNIST" / "raw")
-        folder = {"mnist": root / "MNIST" / "raw", "cifar10": root / "cifar-10-batches-py",
-                  "cifar100": root / "cifar-100-python", "svhn": root}[self.name]
-        pattern = {"mnist": "*-ubyte", "svhn": "*_32x32.mat"}.get(self.name, "*")
-        files = sorted(str(f) for f in folder.glob(pattern) if f.is_file()) if folder.is_dir() else []
+            found = mnist_files(root)
+            files = sorted(str(f) for f in found.values()) if found else []
+        else:
+            folder = {"cifar10": root / "cifar-10-batches-py", "cifar100": root / "cifar-100-python",
+                      "svhn": root}[self.name]
+            pattern = "*_32x32.mat" if self.name == "svhn" else "*"
+            files = sorted(str(f) for f in folder.glob(pattern) if f.is_file()) if folder.is_dir() else []
         if not files:
             return None
         from trueval.integrity.cache import file_digests
@@ -98,13 +101,12 @@ class TorchvisionData(ClassificationData):
         from torchvision import datasets
 
         root = Path(self.data_dir).expanduser()
-        if self.name == "mnist":
-            _gunzip_mnist(root / "MNIST" / "raw")
         try:
             if self.name == "mnist":
-                ds = datasets.MNIST(root, train=train, download=self.download)
-                images, targets = ds.data.numpy()[:, :, :, None], ds.targets.numpy()
-                classes = [c.split(" - ")[0] for c in ds.classes]
+                if mnist_files(root) is None and self.download:
+                    datasets.MNIST(root, train=train, download=True)  # into root/MNIST/raw
+                images, targets = _read_mnist(root, train)
+                classes = [str(d) for d in range(10)]
             elif self.name in ("cifar10", "cifar100"):
                 cls = datasets.CIFAR10 if self.name == "cifar10" else datasets.CIFAR100
                 ds = cls(root, train=train, download=self.download)
@@ -113,7 +115,7 @@ class TorchvisionData(ClassificationData):
                 ds = datasets.SVHN(root, split="train" if train else "test", download=self.download)
                 images, targets = ds.data.transpose(0, 2, 3, 1), ds.labels
                 classes = [str(i) for i in range(10)]
-        except (RuntimeError, OSError) as exc:
+        except (RuntimeError, OSError, EOFError, ValueError) as exc:
             hint = "" if self.download else " or allow the download with data.download=true"
             raise UserError(
                 f"{self.name} files not found or unreadable in {root} ({exc}). Put {_EXPECTED[self.name]} "
@@ -132,13 +134,50 @@ def __getattr__(name: str) -> type:  # TorchvisionDataModule: TorchvisionData wi
     return lightning_classes(__name__, name, LIGHTNING_FREE)
 
 
-def _gunzip_mnist(raw: Path) -> None:
-    """torchvision reads MNIST's IDX files unzipped; unzip the .gz copies people usually have."""
-    import gzip
-    import shutil
+_MNIST_NAMES = {True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
-    for gz in raw.glob("*-ubyte.gz"):
-        target = gz.with_suffix("")
-        if not target.exists():
-            with gzip.open(gz, "rb") as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+
+def mnist_files(root: Path) -> dict[str, Path] | None:
+    """MNIST's four IDX files, each unzipped or ``.gz``, from torchvision's ``<root>/MNIST/raw/`` or
+    from ``root`` itself (the flat folder of .gz files MNIST is usually handed around as); None when
+    neither holds all four."""
+    for folder in (root / "MNIST" / "raw", root):
+        found = {}
+        for name in (*_MNIST_NAMES[True], *_MNIST_NAMES[False]):
+            found.update({name: f for f in (folder / name, folder / f"{name}.gz") if f.is_file() and name not in found})
+        if len(found) == 4:
+            return found
+    return None
+
+
+def _read_mnist(root: Path, train: bool) -> tuple[np.ndarray, np.ndarray]:
+    files = mnist_files(root)
+    if files is None:
+        raise FileNotFoundError(f"no MNIST files in {root} or {root / 'MNIST' / 'raw'}")
+    images, labels = (read_idx(files[name]) for name in _MNIST_NAMES[train])
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(f"{files[_MNIST_NAMES[train][0]]} holds {images.shape} images and "
+                         f"{files[_MNIST_NAMES[train][1]]} {labels.shape} labels")
+    return images[:, :, :, None], labels
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file of unsigned bytes (MNIST's format), unzipped or ``.gz``, as an array, read in memory.
+    torchvision's reader (``datasets.mnist.read_image_file``) takes unzipped files only, so a .gz
+    copy would have to be unzipped next to itself, which a read-only folder does not allow."""
+    import gzip
+
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as fh:
+            data = fh.read()
+    except (EOFError, gzip.BadGzipFile) as exc:  # gzip's messages do not name the file
+        raise ValueError(f"{path} is damaged: {exc}") from exc
+    if len(data) < 4 or data[:3] != b"\0\0\x08" or not 1 <= data[3] <= 3:
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes (magic {data[:4].hex()})")
+    dims = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims))
+    body = np.frombuffer(data, np.uint8, offset=4 + 4 * dims)
+    if body.size != int(np.prod(shape)):
+        raise ValueError(f"{path} is truncated or padded: {body.size} bytes for a {shape} array")
+    return body.reshape(shape)
