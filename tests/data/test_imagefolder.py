@@ -78,6 +78,22 @@ def test_undecodable_image_is_named(tmp_path: Path) -> None:
         dm.setup()
 
 
+def test_hidden_files_and_folders_are_not_images(tmp_path: Path) -> None:
+    """A folder copied from a Mac holds a ``._<name>`` metadata file beside every photo (it ends in
+    .png but is no image) and tools leave hidden folders (.thumbnails/): left out, as ``ls`` does,
+    instead of stopping on a file the user never saw."""
+    root = tmp_path / "pool"
+    write_class_tree(root, per_class=6, seed=1)
+    for photo in list((root / "class_0").glob("*.png")):
+        (photo.parent / f"._{photo.name}").write_bytes(b"\x00\x05\x16\x07 AppleDouble metadata")
+    (root / "class_1" / ".thumbnails").mkdir()
+    (root / "class_1" / ".thumbnails" / "small.png").write_bytes(b"not an image either")
+    dm = ImageFolderDataModule(root=str(root), split=[0.5, 0.25, 0.25], cache_dir=str(tmp_path / "c"))
+    dm.setup()
+    paths = [p for s in ("train", "val", "test") for p in dm.sets[s].paths]
+    assert len(paths) == 18 and not any("/." in p for p in paths)
+
+
 def test_empty_class_folder_is_named(tmp_path: Path) -> None:
     root = tmp_path / "pool"
     write_class_tree(root, per_class=6, seed=1)

@@ -72,6 +72,24 @@ def test_planted_exact_and_near_copies_are_paired(tmp_path: Path) -> None:
     assert f"test: 1 of {len(test_paths)} images are pixel-identical copies of images in train" in lines
 
 
+def test_a_photo_stored_sideways_with_an_orientation_tag_is_the_upright_photo(tmp_path: Path) -> None:
+    """A phone's copy: the pixels stored turned by 90 degrees, an EXIF tag saying how to turn them
+    back. Every viewer shows the upright photo; the gate now sees it too (it reported nothing)."""
+    imgs = photos(40, seed=5, size=48)
+    train_paths = save(imgs[:30], tmp_path / "train")
+    test_paths = save(imgs[30:], tmp_path / "test")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display: turn 90 degrees clockwise
+    for k, i in enumerate((3, 17)):
+        path = tmp_path / "test" / f"phone_{k}.png"
+        Image.fromarray(imgs[i]).transpose(Image.Transpose.ROTATE_90).save(path, exif=exif.tobytes())
+        test_paths.append(str(path))
+    report = run_gate({"train": _files("train", train_paths, str(tmp_path / "train")),
+                       "test": _files("test", test_paths, str(tmp_path / "test"))}, NO_CACHE, dataset="gen")
+    assert _pairs(report) == {("train", 3, "test", 10), ("train", 17, "test", 11)}
+    assert all(p.kind == "exact" for p in report.pairs)  # upright, the pixels are identical
+
+
 def test_same_source_found_before_decoding(tmp_path: Path) -> None:
     # files no decoder can read: the same-source check must not need their pixels
     folder = tmp_path / "data"

@@ -4,6 +4,11 @@ A ``SampleSet`` is what a DataModule produces before any training: the integrity
 it, the splitter partitions it, the manifest records it, and the loaders (CPU DataLoader or
 GPU-resident) read it. Small datasets keep decoded pixels in ``images``; large image folders
 keep ``paths`` and decode lazily.
+
+Every image is seen as a viewer shows it: a file's EXIF orientation is applied when it is decoded
+and when its size is read (a phone photo stored sideways with an orientation tag and the same photo
+saved upright are one image, to training and to the integrity gate alike; YOLO labels, as
+Ultralytics writes and reads them, are relative to that upright image).
 """
 
 from __future__ import annotations
@@ -13,16 +18,21 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from trueval.core.errors import UserError
 
+_ORIENTATION = 0x0112  # the EXIF tag
+_SIDEWAYS = (5, 6, 7, 8)  # orientations that swap width and height
+
 
 def load_image(path: str, mode: str | None = None) -> np.ndarray:
-    """Decode one image file to uint8 HWC (C=1 for grayscale, 3 for colour); names the file on failure."""
+    """Decode one image file to uint8 HWC (C=1 for grayscale, 3 for colour), upright (its EXIF
+    orientation applied); names the file on failure."""
     try:
         with Image.open(path) as im:
             im.load()
+            ImageOps.exif_transpose(im, in_place=True)  # no copy when there is no tag
             if im.mode.startswith("I"):  # 16/32-bit: PIL's convert clips to 255 (near-white), so scale
                 im = _eight_bit(im)
             if mode is not None:
@@ -35,6 +45,18 @@ def load_image(path: str, mode: str | None = None) -> np.ndarray:
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return arr
+
+
+def displayed_size(path: str) -> tuple[int, int]:
+    """(width, height) of an image file as a viewer shows it, from its header (no decoding): swapped
+    when its EXIF orientation turns it sideways. Names the file when it cannot be read."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            sideways = im.getexif().get(_ORIENTATION) in _SIDEWAYS
+    except Exception as exc:  # PIL raises many types for a broken file
+        raise UserError(f"cannot read image: {exc}", path=str(path)) from exc
+    return (h, w) if sideways else (w, h)
 
 
 def _eight_bit(im: Image.Image) -> Image.Image:
@@ -128,3 +150,10 @@ class SampleSet:
 def resolve(path: str | Path) -> str:
     """Absolute path with symlinks resolved: the identity the same-source check compares."""
     return str(Path(path).expanduser().resolve())
+
+
+def hidden_under(path: str | Path, folder: str | Path) -> bool:
+    """Whether ``path`` or a folder between ``folder`` and it is hidden (its name starts with a dot).
+    Dataset folders leave such files out, as ``ls`` does: macOS writes a ``._photo.jpg`` of metadata
+    beside every photo it copies to a foreign disk or zip, which is no image (nor a label file)."""
+    return any(part.startswith(".") for part in Path(path).relative_to(folder).parts)

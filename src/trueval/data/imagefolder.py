@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from trueval.data.base import ClassificationData, lightning_classes
-from trueval.core.samples import SampleSet, resolve
+from trueval.core.samples import SampleSet, displayed_size, resolve
 from trueval.core.errors import UserError
 
 log = logging.getLogger("trueval")
@@ -60,13 +59,17 @@ def list_class_folders(folder: Path, classes: list[str] | None = None) -> tuple[
 
 
 def image_files(folder: Path) -> list[str]:
-    """Sorted resolved paths of the image files under ``folder`` (recursively). The folder is resolved
-    once and only links are resolved per file: ``Path.resolve`` on each of 60,000 files took seconds."""
+    """Sorted resolved paths of the image files under ``folder`` (recursively), hidden files and
+    folders left out (``core.samples.hidden_under``'s rule, by name: the walk sees one name at a
+    time). The folder is resolved once and only links are resolved per file: ``Path.resolve`` on
+    each of 60,000 files took seconds."""
     out: list[str] = []
     stack = [os.path.realpath(folder)]
     while stack:
         with os.scandir(stack.pop()) as entries:
             for e in entries:
+                if e.name.startswith("."):
+                    continue
                 if e.is_dir(follow_symlinks=False):
                     stack.append(e.path)
                 elif e.is_file() and os.path.splitext(e.name)[1].lower() in IMG_EXTENSIONS:
@@ -97,20 +100,13 @@ def check_mode(mode: str) -> str:
 def header_sizes(paths: list[str], quiet: bool = False) -> dict[str, tuple[int, int]]:
     """(width, height) of every file from its header (no decoding; threads: it is file I/O).
     ``quiet``: no progress stage (a sample of a few files)."""
-    def one(path: str) -> tuple[int, int]:
-        try:
-            with Image.open(path) as im:
-                return im.size
-        except Exception as exc:  # PIL raises many types for a broken file
-            raise UserError(f"cannot read image: {exc}", path=path) from exc
-
     if quiet:
-        return {p: one(p) for p in paths}
+        return {p: displayed_size(p) for p in paths}
     from trueval.integrity.console import stage
 
     with stage("reading image sizes", total=None), \
             ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) * 2)) as pool:
-        return dict(zip(paths, pool.map(one, paths, chunksize=256)))
+        return dict(zip(paths, pool.map(displayed_size, paths, chunksize=256)))
 
 
 def _decode(paths: list[str], mode: str, size: int | None, strict: bool = True) -> np.ndarray | None:
@@ -155,7 +151,8 @@ def decode_cached(paths: list[str], mode: str, size: int | None, cache_dir: Path
     key = ""
     if cache.dir is not None:
         digests = file_digests(paths)
-        key = key_of("arrays", 2, mode, size, paths, hashlib.blake2b(b"".join(digests)).hexdigest())
+        key = key_of("arrays", 3, mode, size, paths,  # 3: EXIF orientation applied
+                      hashlib.blake2b(b"".join(digests)).hexdigest())
         hit = cache.load("decoded", key, ["images"])
         if hit is not None and hit["images"].ndim == 4 and len(hit["images"]) == len(paths) \
                 and hit["images"].dtype == np.uint8:

@@ -299,7 +299,7 @@ def _decode_chunk(paths: list[str], mode: str | None) -> list[np.ndarray]:
                 warnings.simplefilter("ignore", UserWarning)
                 data = [torch.frombuffer(r, dtype=torch.uint8) for r in raw]
             read_mode = _MODES.get(mode or "", ImageReadMode.UNCHANGED)
-            images = decode_jpeg(data, mode=read_mode)
+            images = decode_jpeg(data, mode=read_mode, apply_exif_orientation=True)
             if all(img.shape[0] in (1, 3) for img in images):
                 return [np.ascontiguousarray(img.numpy().transpose(1, 2, 0)) for img in images]
         except Exception:  # a file the batch decoder refuses: fall back to one by one
@@ -308,7 +308,7 @@ def _decode_chunk(paths: list[str], mode: str | None) -> list[np.ndarray]:
 
 
 def decode_file(path: str, mode: str | None = None) -> np.ndarray:
-    """uint8 HWC like ``load_image``, through torchvision's decoders (about 2x faster than PIL);
+    """uint8 HWC like ``load_image`` (upright: EXIF orientation applied), through torchvision's decoders (about 2x faster than PIL);
     anything torchvision does not decode exactly like PIL (16-bit, palette, CMYK...) goes to PIL."""
     try:
         from torchvision.io import ImageReadMode, decode_image
@@ -319,7 +319,7 @@ def decode_file(path: str, mode: str | None = None) -> np.ndarray:
             warnings.simplefilter("ignore", UserWarning)
             data = torch.frombuffer(raw, dtype=torch.uint8)
         read_mode = _MODES.get(mode or "", ImageReadMode.UNCHANGED)
-        img = decode_image(data, mode=read_mode)
+        img = decode_image(data, mode=read_mode, apply_exif_orientation=True)
         if img.dtype != torch.uint8 or img.shape[0] not in (1, 3):
             if img.shape[0] == 4 and img.dtype == torch.uint8 and mode is None:
                 img = img[:3]  # PIL's convert("RGB") drops alpha the same way

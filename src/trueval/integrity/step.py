@@ -104,7 +104,7 @@ def _split_prints(found: Findings, splits: Mapping[str, SampleSet],
     read: dict[str, Prints] = {}
     for name in {src for src, _ in plan.values()}:
         digest = found.digests.get(name) or (split_digest(splits[name]) if cache.dir is not None else "")
-        key = key_of("prints", 3, digest, size)  # 3: thumbnails without black fill
+        key = key_of("prints", 4, digest, size)  # 3: thumbnails without black fill; 4: EXIF orientation applied
         p = found.prints.get(name)
         if p is None or (size and p.thumbs is None):
             hit = cache.load("prints", key, ["hashes"] + (["thumbs", "boxes", "contrast", "side"] if size else []))

@@ -60,6 +60,18 @@ def test_setup_report_and_loaders(tiny: Path, tmp_path: Path) -> None:
     assert targets[0]["labels"].tolist() == item.classes.tolist()
 
 
+def test_hidden_files_are_neither_images_nor_labels(tiny: Path, tmp_path: Path) -> None:
+    """macOS's ``._<name>`` metadata files beside every image and label file (a dataset zipped on a
+    Mac) are left out: not decoded as images, not reported as orphan label files."""
+    root = tiny.parent
+    for folder, suffix in ((root / "images" / "train", ".png"), (root / "labels" / "train", ".txt")):
+        for f in list(folder.glob(f"*{suffix}")):
+            (folder / f"._{f.name}").write_bytes(b"\x00\x05\x16\x07 AppleDouble metadata")
+    dm = _dm(tiny, tmp_path, labels={"policy": "fail"})
+    dm.setup("fit")
+    assert len(dm.sets["train"]) == 12 and not any("/._" in p for p in dm.sets["train"].paths)
+
+
 def test_val_pointing_at_train_is_refused_before_training(tiny: Path, tmp_path: Path) -> None:
     leaky = tiny.parent / "leaky.yaml"
     leaky.write_text("path: .\ntrain: images/train\nval: images/train\ntest: images/test\n"

@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-from PIL import Image
 
 from trueval.data.detection.augment_options import RESIZE_MODES, check_augment
 from trueval.data.detection.labels import (ImageLabels, LabelProblem, POLICIES, apply_label_policy,
                                            find_orphan_labels, read_split_labels)
 from trueval.data.detection.report import data_report, print_report
 from trueval.data.detection.yolo_yaml import SPLIT_KEYS, YoloSpec, label_path_for, load_yolo_yaml, resolve_split
-from trueval.core.samples import SampleSet, resolve
+from trueval.core.samples import SampleSet, displayed_size, resolve
 from trueval.core.errors import UserError
 
 if TYPE_CHECKING:  # imported where used: reading splits and the gate need no torch
@@ -323,12 +322,6 @@ class YoloData:
 
 
 def _image_sizes(paths) -> dict[str, tuple[int, int]]:
-    """(width, height) of every image from its header (no decoding); a broken file is named."""
-    sizes = {}
-    for p in paths:
-        try:
-            with Image.open(p) as im:
-                sizes[p] = im.size
-        except Exception as exc:  # PIL raises many types for a broken file
-            raise UserError(f"cannot read image: {exc}", path=p) from exc
-    return sizes
+    """(width, height) of every image as displayed (EXIF orientation applied), from its header; a
+    broken file is named."""
+    return {p: displayed_size(p) for p in paths}

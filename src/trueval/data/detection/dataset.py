@@ -44,10 +44,11 @@ class DetectionDataset(Dataset):
 
 
 def read_rgb(path: str) -> torch.Tensor:
-    """uint8 CHW RGB; torchvision's decoder (libjpeg-turbo, no PIL round trip) with PIL for other formats."""
+    """uint8 CHW RGB, upright (EXIF orientation applied, as Ultralytics reads the images its labels
+    describe); torchvision's decoder (libjpeg-turbo, no PIL round trip) with PIL for other formats."""
     if path.lower().endswith((".jpg", ".jpeg", ".png", ".webp")):
         try:
-            return decode_image(path, mode=ImageReadMode.RGB)
+            return decode_image(path, mode=ImageReadMode.RGB, apply_exif_orientation=True)
         except (RuntimeError, ValueError):
             pass  # let PIL try, and name the file if it cannot either
     return torch.from_numpy(np.array(load_image(path, "RGB"))).permute(2, 0, 1).contiguous()

@@ -24,6 +24,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from trueval.core.errors import UserError
+from trueval.core.samples import hidden_under
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ def find_orphan_labels(image_folders: Iterable[str], claimed: Iterable[str], lab
         if not label_dir.is_dir() or label_dir.resolve() == Path(folder).resolve():
             continue
         for txt in sorted(label_dir.rglob("*.txt")):
-            if txt.name == "classes.txt":  # labelImg writes the class list here
+            if txt.name == "classes.txt" or hidden_under(txt, label_dir):  # labelImg writes classes.txt here
                 continue
             if str(txt.resolve()) not in expected:
                 problems.append(LabelProblem(str(txt), None, "orphan", "label file without an image"))

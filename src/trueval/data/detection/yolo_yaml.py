@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from trueval.core.samples import resolve
+from trueval.core.samples import hidden_under, resolve
 from trueval.core.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,8 @@ def resolve_split(spec: YoloSpec, entries: list[str], key: str) -> SplitFiles:
         p = Path(entry).expanduser()
         p = p if p.is_absolute() else Path(spec.root) / p
         if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            found = sorted(str(f) for f in p.rglob("*")
+                           if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() and not hidden_under(f, p))
             if not found:
                 raise UserError(f"`{key}: {entry}` is a folder without images ({p})", path=spec.yaml_path)
             images += [os.path.abspath(f) for f in found]
