@@ -68,6 +68,30 @@ def test_train_and_test_only_carves_val_from_train(tmp_path: Path) -> None:
     assert all(not p.startswith(test_dir) for p in dm.sets["val"].paths)
 
 
+def test_an_archive_as_root_is_unpacked_once_into_the_cache(tmp_path: Path) -> None:
+    """`data.root=<set>.tar.gz` (how datasets travel, e.g. ../shared/data/cifar10-jpg.tar.gz): the same
+    splits as the unpacked folder, unpacked once into the cache, whatever the archive's file name."""
+    import tarfile
+
+    root = tmp_path / "images"
+    write_class_tree(root / "train", per_class=8, seed=1)
+    write_class_tree(root / "test", per_class=3, seed=2)
+    archive = tmp_path / "images.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname="images")
+    folder = ImageFolderDataModule(root=str(root), seed=0, cache_dir=str(tmp_path / "c1"))
+    folder.setup()
+    packed = ImageFolderDataModule(root=str(archive), seed=0, cache_dir=str(tmp_path / "c2"))
+    packed.setup()
+    for split in ("train", "val", "test"):
+        assert [Path(p).name for p in packed.sets[split].paths] == [Path(p).name for p in folder.sets[split].paths]
+        assert all(p.startswith(str(tmp_path / "c2" / "unpacked")) for p in packed.sets[split].paths)
+    unpacked_dirs = list((tmp_path / "c2" / "unpacked").iterdir())
+    again = ImageFolderDataModule(root=str(archive), seed=0, cache_dir=str(tmp_path / "c2"))
+    again.setup()
+    assert list((tmp_path / "c2" / "unpacked").iterdir()) == unpacked_dirs and len(unpacked_dirs) == 1
+
+
 def test_undecodable_image_is_named(tmp_path: Path) -> None:
     root = tmp_path / "pool"
     write_class_tree(root, per_class=6, seed=1)

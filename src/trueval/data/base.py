@@ -286,6 +286,17 @@ class ClassificationData:
         """Where decoded images are cached (None: `data.integrity.cache=false`, or no cache dir)."""
         return self.cache_dir if self._caching() else None
 
+    def _folder(self, root: str | Path) -> Path:
+        """``data.root`` as a folder: an archive (.tar.gz, .zip, ...) is unpacked once, by content,
+        into the cache (``core.archives``), a temporary folder without one."""
+        from trueval.core.archives import is_archive, unpacked
+        from trueval.integrity.console import stage
+
+        if not is_archive(root):
+            return Path(root).expanduser()
+        with stage(f"reading the archive {Path(root).name}", total=None):
+            return unpacked(root, self._array_cache())
+
     def _gate_cache(self) -> Path | None:
         return None if self.cache_dir is None or not self._caching() else self.cache_dir / "integrity"
 

@@ -218,7 +218,8 @@ def read_presplit(root: Path, name: str, image_size: int | None, cache_dir: Path
 
 
 class ImageFolderData(ClassificationData):
-    """`data.root` is either ``train/ [val/] test/`` class folders, or one class-folder tree plus `data.split`."""
+    """`data.root` is either ``train/ [val/] test/`` class folders, or one class-folder tree plus `data.split`,
+    or an archive (.tar.gz, .zip, ...) holding either."""
 
     def __init__(self, root: str | None = None, in_memory: Any = "auto", image_mode: str = "RGB",
                  **kwargs: Any) -> None:
@@ -231,16 +232,17 @@ class ImageFolderData(ClassificationData):
         self.image_mode = check_mode(image_mode)
 
     def load_splits(self) -> dict[str, SampleSet]:
-        if not self.root.is_dir():
-            raise UserError("image folder does not exist", key="data.root", path=str(self.root))
-        if (self.root / "train").is_dir():
+        root = self._folder(self.root)
+        if not root.is_dir():
+            raise UserError("image folder (or archive) does not exist", key="data.root", path=str(root))
+        if (root / "train").is_dir():
             if self.split is not None:
                 log.info("%s is already split into folders: data.split is ignored", self.root)
-            sets, self.class_names = read_presplit(self.root, self.name, self.image_size, self._array_cache(),
+            sets, self.class_names = read_presplit(root, self.name, self.image_size, self._array_cache(),
                                                    self.in_memory, self.image_mode)
             return sets
-        paths, targets, self.class_names = list_class_folders(self.root)
-        pool = make_set("all", paths, targets, [resolve(self.root)], self.name, self.image_mode, self.image_size,
+        paths, targets, self.class_names = list_class_folders(root)
+        pool = make_set("all", paths, targets, [resolve(root)], self.name, self.image_mode, self.image_size,
                         self._array_cache(), self.in_memory)
         return {"all": pool}
 

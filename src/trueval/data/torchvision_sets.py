@@ -5,7 +5,7 @@ class. Files are looked for in `data.data_dir` (torchvision's layout; MNIST's fo
 also lie in data_dir itself, gzipped or not); `data.download=true` lets torchvision fetch them when
 the network allows. `data.root` instead reads an image-folder copy
 (`<root>/train/<class>/*`, `<root>/test/<class>/*`), such as the CIFAR-10 JPEG copy, decoded once
-and cached.
+and cached; an archive of one (`cifar10-jpg.tar.gz`) is unpacked into the cache first.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class TorchvisionData(ClassificationData):
         if self.root:
             from trueval.data.imagefolder import read_presplit
 
-            sets, classes = read_presplit(Path(self.root), self.name, image_size=self.image_size,
+            sets, classes = read_presplit(self._folder(self.root), self.name, image_size=self.image_size,
                                           cache_dir=self._array_cache(), in_memory=True, mode=self.image_mode)
             self.class_names = classes
             return sets

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tarfile
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -24,6 +21,7 @@ from trueval.data.detection.labels import (ImageLabels, LabelProblem, POLICIES, 
                                            find_orphan_labels, read_split_labels)
 from trueval.data.detection.report import data_report, print_report
 from trueval.data.detection.yolo_yaml import SPLIT_KEYS, YoloSpec, label_path_for, load_yolo_yaml, resolve_split
+from trueval.core.archives import unpack
 from trueval.core.samples import SampleSet, displayed_size, resolve
 from trueval.core.errors import UserError
 
@@ -144,18 +142,7 @@ class YoloData:
             raise UserError(f"neither the dataset yaml ({self.yaml_path}) nor the archive to unpack exists",
                             key="data.archive", path=str(archive))
         dest = Path(self.data_dir or Path(self.yaml_path).parent.parent).expanduser()
-        dest.mkdir(parents=True, exist_ok=True)
-        # unpack next to the destination and move into place: concurrent sweep jobs never see half a dataset
-        with tempfile.TemporaryDirectory(dir=dest, prefix=".unpack-") as tmp:
-            with tarfile.open(archive) as tar:
-                tar.extractall(tmp, filter="data")  # the "data" filter refuses links and paths leaving tmp
-            for entry in Path(tmp).iterdir():
-                target = dest / entry.name
-                if not target.exists():
-                    try:
-                        os.rename(entry, target)
-                    except OSError:  # another job won the race
-                        shutil.rmtree(entry, ignore_errors=True)
+        unpack(archive, dest, key="data.archive")  # safely, and whole or not at all (concurrent sweep jobs)
         log.info("unpacked %s into %s", archive, dest)
         if not Path(self.yaml_path).expanduser().is_file():
             raise UserError(f"unpacked {archive} into {dest}, but the yaml is still missing",
