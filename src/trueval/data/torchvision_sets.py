@@ -180,4 +180,6 @@ def read_idx(path: Path) -> np.ndarray:
     body = np.frombuffer(data, np.uint8, offset=4 + 4 * dims)
     if body.size != int(np.prod(shape)):
         raise ValueError(f"{path} is truncated or padded: {body.size} bytes for a {shape} array")
-    return body.reshape(shape)
+    # writable, as torchvision's reader returns it: a read-only array was copied downstream (+450 MB
+    # peak on a cold MNIST audit)
+    return body.reshape(shape).copy()
