@@ -90,6 +90,27 @@ def test_a_photo_stored_sideways_with_an_orientation_tag_is_the_upright_photo(tm
     assert all(p.kind == "exact" for p in report.pairs)  # upright, the pixels are identical
 
 
+def test_a_similarity_rounded_above_one_is_not_a_negative_distance(monkeypatch) -> None:
+    """On the H200 a float32 correlation of identical content came out 1 + 1e-7, and the report said
+    distance -1e-7; every distance is in [0, 1]."""
+    from trueval.integrity import near_duplicates
+
+    real = near_duplicates._search
+
+    def rounded_up(*args, **kwargs):
+        a, b, score, near, level = real(*args, **kwargs)
+        return a, b, np.where(score >= 0.999, score + 2e-7, score), near, level
+
+    monkeypatch.setattr(near_duplicates, "_search", rounded_up)
+    imgs = photos(80, seed=2)
+    mirrored = NEAR["flip"](imgs[3])  # the same content: scored 1
+    report = run_gate({"train": _arrays("train", imgs[:50]),
+                       "test": _arrays("test", np.concatenate([imgs[50:], np.asarray(mirrored)[None]]))},
+                      NO_CACHE, dataset="gen")
+    near = [p for p in report.pairs if p.kind == "near"]
+    assert near and all(0.0 <= p.distance <= 1.0 for p in near)
+
+
 def test_same_source_found_before_decoding(tmp_path: Path) -> None:
     # files no decoder can read: the same-source check must not need their pixels
     folder = tmp_path / "data"

@@ -100,7 +100,9 @@ def near_pairs(prints: Prints, groups: np.ndarray | None, settings: IntegritySet
     a, b = origin[active[a]], origin[active[b]]
     a, b = np.minimum(a, b), np.maximum(a, b)
     a, b, score = _best_per_pair(a[a != b], b[a != b], score[a != b], near)
-    return NearResult(a, b, score, near, level)
+    # a correlation summed in float32 can come out a hair above 1 (on the H200: a pair of identical
+    # content scored 1 + 1e-7, and the report a negative distance)
+    return NearResult(a, b, np.minimum(score, 1.0), near, level)
 
 
 def _with_views(prints: Prints, groups: np.ndarray) -> tuple[Prints, np.ndarray, np.ndarray]:
