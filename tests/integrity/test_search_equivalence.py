@@ -60,3 +60,25 @@ def test_inverted_file_in_slot_blocks_is_unchanged(monkeypatch) -> None:
     monkeypatch.setattr(ann, "_SLOT_BLOCK", 97)  # many blocks per cell
     blocked = ann._inverted_file(queries, base, exclude, 5, 4)
     assert torch.equal(whole[0], blocked[0]) and torch.equal(whole[1], blocked[1])
+
+
+def test_the_search_reads_its_fingerprints_without_changing_them() -> None:
+    """When every image is searched, the search holds the fingerprints' own arrays instead of copies
+    (250 MB each on CIFAR-10): nothing in it may write to them, with extra views or without."""
+    from synthetic import NEAR, photos
+
+    from trueval.integrity.fingerprints import compute_prints
+    from trueval.integrity.near_duplicates import near_pairs
+    from trueval.integrity.settings import IntegritySettings
+    from trueval.core.samples import SampleSet
+
+    imgs = photos(60, seed=9)
+    shifted = NEAR["shift"](imgs[2])  # black fill on one side: a view moved back against it
+    for test in (imgs[40:], np.concatenate([imgs[40:], np.asarray(shifted)[None]])):
+        images = np.concatenate([imgs[:40], test])
+        prints = compute_prints(SampleSet("all", np.zeros(len(images), np.int64), images=images, sources=["gen"]))
+        before = {k: np.copy(getattr(prints, k)) for k in ("thumbs", "boxes", "contrast", "value_thumbs")}
+        groups = np.r_[np.zeros(40, np.int64), np.ones(len(test), np.int64)]
+        near_pairs(prints, groups, IntegritySettings.from_config({"cache": False}))
+        for k, v in before.items():
+            assert np.array_equal(getattr(prints, k), v), k
