@@ -101,3 +101,16 @@ def test_a_truncated_mnist_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(UserError) as info:
         TorchvisionDataModule(name="mnist", data_dir=str(flat)).load_splits()
     assert "train-images-idx3-ubyte.gz" in str(info.value) and "data.data_dir" in str(info.value)
+
+
+def test_mnist_files_found_in_either_layout_unzipped_first(tmp_path: Path) -> None:
+    from trueval.data.torchvision_sets import mnist_files
+
+    fake_mnist(tmp_path / "data", n_train=20, n_test=10)  # .gz files in MNIST/raw
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    assert {f.name for f in mnist_files(tmp_path / "data").values()} == {f.name for f in raw.glob("*.gz")}
+    unzipped = raw / "train-images-idx3-ubyte"
+    unzipped.write_bytes(gzip.decompress((raw / "train-images-idx3-ubyte.gz").read_bytes()))
+    assert mnist_files(tmp_path / "data")["train-images-idx3-ubyte"] == unzipped
+    (raw / "t10k-labels-idx1-ubyte.gz").unlink()  # three of four: neither layout holds MNIST
+    assert mnist_files(tmp_path / "data") is None

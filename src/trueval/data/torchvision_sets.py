@@ -145,7 +145,9 @@ def mnist_files(root: Path) -> dict[str, Path] | None:
     for folder in (root / "MNIST" / "raw", root):
         found = {}
         for name in (*_MNIST_NAMES[True], *_MNIST_NAMES[False]):
-            found.update({name: f for f in (folder / name, folder / f"{name}.gz") if f.is_file() and name not in found})
+            present = [f for f in (folder / name, folder / f"{name}.gz") if f.is_file()]
+            if present:
+                found[name] = present[0]  # the unzipped file when both are there
         if len(found) == 4:
             return found
     return None
@@ -180,6 +182,5 @@ def read_idx(path: Path) -> np.ndarray:
     body = np.frombuffer(data, np.uint8, offset=4 + 4 * dims)
     if body.size != int(np.prod(shape)):
         raise ValueError(f"{path} is truncated or padded: {body.size} bytes for a {shape} array")
-    # writable, as torchvision's reader returns it: a read-only array was copied downstream (+450 MB
-    # peak on a cold MNIST audit)
+    # writable, as torchvision's reader returns it (a read-only array gets copied downstream)
     return body.reshape(shape).copy()
