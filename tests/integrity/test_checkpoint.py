@@ -45,3 +45,31 @@ def test_content_hashes_are_of_pixels_not_bytes(tmp_path: Path) -> None:
     files_b = SampleSet("x", np.zeros(3, np.int64), paths=b)
     assert content_hashes(arrays) == content_hashes(files_a) == content_hashes(files_b)
     assert len(set(content_hashes(arrays))) == 3
+
+
+def test_a_fingerprint_made_before_photos_were_read_upright_warns_about_tagged_ones(tmp_path: Path, caplog) -> None:
+    """A version 1 fingerprint holds the stored pixels of a photo with an EXIF orientation tag; the
+    test split is now read upright, so such a photo can go unmatched: said when the split holds one."""
+    import logging
+
+    from PIL import Image
+
+    imgs = photos(30, seed=4)
+    train = SampleSet("train", np.zeros(20, np.int64), images=imgs[:20], name="gen")
+    settings = IntegritySettings.from_config({"cache": False})
+    fp = train_fingerprint(train, settings)
+    assert fp["version"] == 2
+    paths = save(imgs[20:], tmp_path / "test")
+    test = SampleSet("test", np.zeros(len(paths), np.int64), paths=paths, name="gen")
+    with caplog.at_level(logging.WARNING, logger="trueval"):
+        match_fingerprint({**fp, "version": 1}, test, settings)  # no tagged photo: nothing to say
+        assert "orientation" not in caplog.text
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        Image.fromarray(imgs[3]).transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.png", exif=exif.tobytes())
+        tagged = SampleSet("test", np.zeros(len(paths) + 1, np.int64), paths=paths + [str(tmp_path / "phone.png")],
+                           name="gen")
+        match_fingerprint(fp, tagged, settings)  # a version 2 fingerprint: read upright on both sides
+        assert "orientation" not in caplog.text
+        match_fingerprint({**fp, "version": 1}, tagged, settings)
+        assert "1 of the 11 test images carry an orientation tag" in caplog.text and "phone.png" in caplog.text

@@ -50,13 +50,21 @@ def load_image(path: str, mode: str | None = None) -> np.ndarray:
 def displayed_size(path: str) -> tuple[int, int]:
     """(width, height) of an image file as a viewer shows it, from its header (no decoding): swapped
     when its EXIF orientation turns it sideways. Names the file when it cannot be read."""
+    (w, h), orientation = _header(path)
+    return (h, w) if orientation in _SIDEWAYS else (w, h)
+
+
+def turned(path: str) -> bool:
+    """Whether an image file carries an EXIF orientation that turns or mirrors it (2-8), from its header."""
+    return _header(path)[1] in range(2, 9)
+
+
+def _header(path: str) -> tuple[tuple[int, int], int | None]:
     try:
         with Image.open(path) as im:
-            w, h = im.size
-            sideways = im.getexif().get(_ORIENTATION) in _SIDEWAYS
+            return im.size, im.getexif().get(_ORIENTATION)
     except Exception as exc:  # PIL raises many types for a broken file
         raise UserError(f"cannot read image: {exc}", path=str(path)) from exc
-    return (h, w) if sideways else (w, h)
 
 
 def _eight_bit(im: Image.Image) -> Image.Image:

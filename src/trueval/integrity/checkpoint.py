@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from trueval.core.samples import SampleSet
+from trueval.core.samples import SampleSet, turned
 from trueval.integrity.cache import GateCache, split_digest
 from trueval.integrity.fingerprints import THUMB, Prints, compute_prints, resized
 from trueval.integrity.near_duplicates import near_pairs
 from trueval.integrity.settings import IntegritySettings
 from trueval.core.errors import UserError
 
-VERSION = 1
+# 2: made from images read upright (their EXIF orientation applied); a version 1 fingerprint holds
+# the stored pixels of a photo with an orientation tag
+VERSION = 2
+log = logging.getLogger("trueval")
 
 
 def _prints(ss: SampleSet, thumbs: bool) -> Prints:
@@ -63,6 +67,8 @@ def match_fingerprint(fp: dict[str, Any], ss: SampleSet, settings: IntegritySett
     ``prints``: the split's fingerprints when the gate step already has them (saves decoding)."""
     if not isinstance(fp, dict) or "hashes" not in fp:
         raise UserError("the checkpoint's train fingerprint is not in a known format", key="ckpt_path")
+    if int(fp.get("version", 1)) < 2:
+        _warn_if_turned(ss)
     cache = GateCache(cache_dir if settings.cache else None)
     key = hashlib.sha256("|".join([hashlib.sha256("".join(fp["hashes"]).encode()).hexdigest(),
                                    str(fp.get("thumb_size")), split_digest(ss), settings.digest()]).encode()
@@ -95,6 +101,17 @@ def match_fingerprint(fp: dict[str, Any], ss: SampleSet, settings: IntegritySett
     out = sorted(hits)
     cache.save("overlap", key, {"indices": np.asarray(out, np.int64)})
     return out
+
+
+def _warn_if_turned(ss: SampleSet) -> None:
+    """A version 1 fingerprint was made from the stored pixels; this split is now read upright. The
+    two differ only for photos with an EXIF orientation tag: say so when this split holds any."""
+    turned_files = [p for p in (ss.paths or []) if turned(p)]
+    if turned_files:
+        log.warning("the checkpoint's training fingerprint was made before images were read upright (EXIF "
+                    "orientation): %d of the %d %s images carry an orientation tag (e.g. %s), and a copy of one "
+                    "of them in the checkpoint's training split may go unmatched; train again, or compare the "
+                    "splits with audit.py", len(turned_files), len(ss), ss.split, turned_files[0])
 
 
 def find_overlap(train: Sequence[str] | dict[str, Any], ss: SampleSet, settings: IntegritySettings) -> list[int]:
