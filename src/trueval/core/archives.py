@@ -11,7 +11,6 @@ half a dataset.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -20,6 +19,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from trueval.core.errors import UserError
+from trueval.core.files import file_digest
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
 _MACOS_METADATA = "__MACOSX"  # the folder of ._ files macOS adds to every zip it makes
@@ -77,7 +77,7 @@ def unpacked(archive: str | Path, cache_dir: str | Path | None, key: str = "data
         folder = Path(tempfile.mkdtemp(prefix="trueval-unpacked-"))
         atexit.register(shutil.rmtree, folder, True)
     else:
-        folder = Path(cache_dir).expanduser() / "unpacked" / _digest(archive)
+        folder = Path(cache_dir).expanduser() / "unpacked" / file_digest(archive).hex()
     done = folder / ".complete"
     if not done.is_file():
         unpack(archive, folder, key)
@@ -86,9 +86,3 @@ def unpacked(archive: str | Path, cache_dir: str | Path | None, key: str = "data
     return inside[0] if len(inside) == 1 and inside[0].is_dir() else folder
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

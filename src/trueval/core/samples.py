@@ -158,10 +158,3 @@ class SampleSet:
 def resolve(path: str | Path) -> str:
     """Absolute path with symlinks resolved: the identity the same-source check compares."""
     return str(Path(path).expanduser().resolve())
-
-
-def hidden_under(path: str | Path, folder: str | Path) -> bool:
-    """Whether ``path`` or a folder between ``folder`` and it is hidden (its name starts with a dot).
-    Dataset folders leave such files out, as ``ls`` does: macOS writes a ``._photo.jpg`` of metadata
-    beside every photo it copies to a foreign disk or zip, which is no image (nor a label file)."""
-    return any(part.startswith(".") for part in Path(path).relative_to(folder).parts)

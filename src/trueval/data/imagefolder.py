@@ -60,7 +60,7 @@ def list_class_folders(folder: Path, classes: list[str] | None = None) -> tuple[
 
 def image_files(folder: Path) -> list[str]:
     """Sorted resolved paths of the image files under ``folder`` (recursively), hidden files and
-    folders left out (``core.samples.hidden_under``'s rule, by name: the walk sees one name at a
+    folders left out (``core.files.hidden_under``'s rule, by name: the walk sees one name at a
     time). The folder is resolved once and only links are resolved per file: ``Path.resolve`` on
     each of 60,000 files took seconds."""
     out: list[str] = []

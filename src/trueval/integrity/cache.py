@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from trueval.core.files import file_digest
 from trueval.core.samples import SampleSet
 
 log = logging.getLogger("trueval")
@@ -32,20 +33,6 @@ _READ_THREADS = 8
 _BIG_FILE = 256 * 1024
 _CHECKSUMMED_BYTES = 64 * 1024 * 1024
 _warned: set[str] = set()
-
-
-def _file_digest(path: str) -> bytes:
-    h = hashlib.blake2b(digest_size=16)
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            while block := os.read(fd, 1 << 20):
-                h.update(block)
-        finally:
-            os.close(fd)
-    except OSError:
-        h.update(b"\x00missing")
-    return h.digest()
 
 
 def file_digests(paths: Sequence[str]) -> list[bytes]:
@@ -57,9 +44,9 @@ def file_digests(paths: Sequence[str]) -> list[bytes]:
     except OSError:
         big = False
     if not big:
-        return [_file_digest(p) for p in paths]
+        return [file_digest(p) for p in paths]
     with ThreadPoolExecutor(max_workers=min(_READ_THREADS, 2 * (os.cpu_count() or 1))) as pool:
-        return list(pool.map(_file_digest, paths, chunksize=16))
+        return list(pool.map(file_digest, paths, chunksize=16))
 
 
 def split_digest(ss: SampleSet) -> str:

@@ -185,7 +185,8 @@ class YoloData:
             keep = set(ss.paths or [])
             items[split] = [it for it in items[split] if resolve(it.image) in keep]
         self.items, self.sets = items, sets
-        self.image_sizes = _image_sizes(it.image for split_items in items.values() for it in split_items)
+        # as displayed (EXIF orientation applied), from each header; a broken file is named
+        self.image_sizes = {it.image: displayed_size(it.image) for split_items in items.values() for it in split_items}
         self.report = data_report(items, self.image_sizes, self.class_names)
         print_report(self.report, self.class_names)
         self.manifest = {**outcome.manifest, "label_problems": [str(p) for p in self.label_problems],
@@ -307,8 +308,3 @@ class YoloData:
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
 
-
-def _image_sizes(paths) -> dict[str, tuple[int, int]]:
-    """(width, height) of every image as displayed (EXIF orientation applied), from its header; a
-    broken file is named."""
-    return {p: displayed_size(p) for p in paths}

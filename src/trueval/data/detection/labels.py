@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from trueval.core.errors import UserError
-from trueval.core.samples import hidden_under
+from trueval.core.files import hidden_under
 
 log = logging.getLogger(__name__)
 

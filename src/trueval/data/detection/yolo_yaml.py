@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from trueval.core.samples import hidden_under, resolve
+from trueval.core.files import hidden_under
+from trueval.core.samples import resolve
 from trueval.core.errors import UserError
 
 log = logging.getLogger(__name__)
