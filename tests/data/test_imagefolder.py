@@ -154,3 +154,18 @@ def test_mixed_sizes_train_resized_once_and_in_memory_names_files(tmp_path: Path
     dm = ImageFolderDataModule(root=str(root), split=[0.5, 0.25, 0.25], image_size=12, cache_dir=str(tmp_path / "c"))
     dm.setup()
     assert dm.in_shape == (3, 12, 12)
+
+@pytest.mark.parametrize("name", ["cifar10", "imagefolder"])
+def test_a_root_that_is_neither_a_folder_nor_an_archive_is_named(name: str, tmp_path: Path) -> None:
+    """`data.root=../shared/data/cifar10-jpg.tar.gz` typed from a folder where that path does not exist
+    said "expected a train/ folder inside"; a missing path and a file of another kind say what they are."""
+    from trueval.data.torchvision_sets import TorchvisionDataModule
+
+    make = (lambda r: TorchvisionDataModule(name="cifar10", root=str(r), cache_dir=str(tmp_path / "c"))) \
+        if name == "cifar10" else (lambda r: ImageFolderDataModule(root=str(r), cache_dir=str(tmp_path / "c")))
+    with pytest.raises(UserError, match="no such folder or archive") as info:
+        make(tmp_path / "cifar10-jpg.tar.gz").load_splits()
+    assert "data.root" in str(info.value) and "cifar10-jpg.tar.gz" in str(info.value)
+    (tmp_path / "notes.txt").write_text("not a dataset")
+    with pytest.raises(UserError, match="a file, not a folder or an archive"):
+        make(tmp_path / "notes.txt").load_splits()

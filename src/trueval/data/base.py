@@ -289,11 +289,17 @@ class ClassificationData:
     def _folder(self, root: str | Path) -> Path:
         """``data.root`` as a folder: an archive (.tar.gz, .zip, ...) is unpacked once, by content,
         into the cache (``core.archives``), a temporary folder without one."""
-        from trueval.core.archives import is_archive, unpacked
+        from trueval.core.archives import ARCHIVE_SUFFIXES, is_archive, unpacked
         from trueval.integrity.console import stage
 
-        if not is_archive(root):
-            return Path(root).expanduser()
+        path = Path(root).expanduser()
+        if not path.exists():
+            raise UserError("no such folder or archive", key="data.root", path=str(path))
+        if path.is_file() and not is_archive(path):
+            raise UserError(f"a file, not a folder or an archive ({', '.join(ARCHIVE_SUFFIXES)})", key="data.root",
+                            path=str(path))
+        if not is_archive(path):
+            return path
         with stage(f"reading the archive {Path(root).name}", total=None):
             return unpacked(root, self._array_cache())
 
