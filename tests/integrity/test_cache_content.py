@@ -92,3 +92,29 @@ def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:
     blocked.write_text("not a folder")
     report = _audit(root, blocked / "cache")
     assert report["code"] == 1 and report["kinds"] == {"exact"}
+
+
+def test_an_entry_is_written_straight_to_its_file_and_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    """Entries are streamed into a hidden temporary file and renamed into place: an error in the middle
+    (a full disk, an array that cannot be saved) leaves neither the entry nor the temporary file, and
+    the error of a bug (not the disk's) is raised, not swallowed."""
+    import numpy as np
+
+    from trueval.integrity.cache import GateCache, write_atomic
+
+    cache = GateCache(tmp_path)
+    images = np.arange(2 * 8 * 8 * 3, dtype=np.uint8).reshape(2, 8, 8, 3)
+    cache.save("decoded", "k1", {"images": images})
+    assert np.array_equal(cache.load("decoded", "k1", ["images"])["images"], images)
+
+    def half_then(exc: BaseException):
+        def write(f) -> None:
+            f.write(b"PK half an entry")
+            raise exc
+        return write
+
+    target = tmp_path / "decoded" / "k2.npz"
+    assert write_atomic(target, half_then(OSError(28, "No space left on device"))) is False
+    with pytest.raises(ValueError):
+        write_atomic(target, half_then(ValueError("a bug")))
+    assert sorted(p.name for p in (tmp_path / "decoded").iterdir()) == ["k1.npz"]

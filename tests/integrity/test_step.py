@@ -101,3 +101,27 @@ def test_digits_audit_says_the_near_check_was_skipped_and_why(tmp_path) -> None:
     run_task(audit, compose_cfg("audit", ["data=digits"], tmp_path / "run"))
     checks = json.loads((tmp_path / "run" / "metrics.json").read_text())["checks"]
     assert checks["exact"] == "ran" and "under 16 px" in checks["near"] and checks["near"].startswith("skipped")
+
+
+def test_the_prints_kept_for_each_split_are_that_splits_own() -> None:
+    """The gate keeps each split's fingerprints as rows of the one array it searched (not a second copy):
+    they must be exactly what that split alone gives, letterbox views renumbered from its first row."""
+    from trueval.integrity.fingerprints import compute_prints
+    from trueval.integrity.gate import find_duplicates
+
+    imgs = photos(40, seed=5, size=48)
+    boxed = imgs[30:].copy()
+    boxed[:, :8], boxed[:, -8:] = 0, 0  # letterbox bars: these images get a view of their content
+    splits = {"train": SampleSet("train", np.zeros(30), images=imgs[:30], name="gen"),
+              "test": SampleSet("test", np.zeros(10), images=boxed, name="gen")}
+    found = find_duplicates(splits, IntegritySettings.from_config({"cache": False}), prints_wanted=True)
+    for name, ss in splits.items():
+        alone, kept = compute_prints(ss), found.prints[name]
+        for field in ("hashes", "thumbs", "boxes", "contrast", "side", "value_thumbs", "aspect"):
+            assert np.array_equal(getattr(kept, field), getattr(alone, field)), (name, field)
+        views = kept.views
+        if alone.views is None:
+            assert views is None or len(views) == 0
+        else:
+            assert np.array_equal(views.rows, alone.views.rows) and np.array_equal(views.thumbs, alone.views.thumbs)
+    assert len(found.prints["test"].views) == 10

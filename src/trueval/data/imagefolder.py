@@ -115,7 +115,10 @@ def _decode(paths: list[str], mode: str, size: int | None, strict: bool = True) 
     size or the pixels pass the in-memory limit: such a folder stays files."""
     from trueval.integrity.console import stage
 
-    arrays: list[np.ndarray] = []
+    # each chunk is copied into one array made at the first chunk, and its decoded images freed: a
+    # list of them all stacked at the end held every image twice (for CIFAR-10 300 MB of new pages,
+    # and np.stack's 50,000 views took 1.8 s on the 2-core machine)
+    out: np.ndarray | None = None
     shapes: dict[tuple, str] = {}
     nbytes = 0
     with stage("decoding images", total=len(paths)):
@@ -130,13 +133,17 @@ def _decode(paths: list[str], mode: str, size: int | None, strict: bool = True) 
                 nbytes += a.nbytes
             if not strict and (len(shapes) > 1 or nbytes >= IN_MEMORY_LIMIT_BYTES):
                 return None
-            arrays += decoded
+            if len(shapes) == 1 and decoded:
+                if out is None:
+                    out = np.empty((len(paths), *decoded[0].shape), decoded[0].dtype)
+                np.stack(decoded, out=out[start:start + len(decoded)])
     if len(shapes) > 1:
         examples = ", ".join(f"{Path(p).name} {sh[1]}x{sh[0]}" for sh, p in list(shapes.items())[:3])
         raise UserError(f"images have different sizes ({len(shapes)} distinct, e.g. {examples}) and "
                         "data.in_memory=true holds them as one array: set data.image_size to resize them, or "
                         "leave data.in_memory=auto", key="data.image_size")
-    return np.stack(arrays)
+    assert out is not None, "no image files"  # refused before: an empty class folder is a UserError
+    return out
 
 
 def decode_cached(paths: list[str], mode: str, size: int | None, cache_dir: Path | None,

@@ -97,6 +97,16 @@ class Prints:
                       side=cat("side"), views=Views.concat(views) if views else None,
                       value_thumbs=cat("value_thumbs"), aspect=cat("aspect"))
 
+    def rows(self, start: int, stop: int) -> "Prints":
+        """Rows ``start:stop``: views of these arrays, not copies (their letterbox views renumbered)."""
+        def cut(a):
+            return None if a is None else a[start:stop]
+
+        return Prints(hashes=self.hashes[start:stop], thumbs=cut(self.thumbs), boxes=cut(self.boxes),
+                      contrast=cut(self.contrast), side=cut(self.side),
+                      views=None if self.views is None else self.views.within(start, stop),
+                      value_thumbs=cut(self.value_thumbs), aspect=cut(self.aspect))
+
     def take(self, idx: np.ndarray) -> "Prints":
         def pick(a):
             return None if a is None else a[idx]
@@ -129,6 +139,11 @@ class Views:
         new = position[self.rows]
         keep = new >= 0
         return Views(new[keep], self.thumbs[keep], self.boxes[keep])
+
+    def within(self, start: int, stop: int) -> "Views":
+        """The views of samples ``start:stop``, renumbered from ``start``."""
+        keep = (self.rows >= start) & (self.rows < stop)
+        return Views(self.rows[keep] - start, self.thumbs[keep], self.boxes[keep])
 
     @staticmethod
     def concat(parts: list["Views"]) -> "Views":
