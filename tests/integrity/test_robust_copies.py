@@ -507,3 +507,25 @@ def test_only_black_reaching_in_from_a_partly_black_border_is_fill() -> None:
     background[0, 20:40, 20:60] = 200  # a digit on black: the black is the picture's background
     assert black_fill(torch.from_numpy(background)) is None
     assert black_fill(torch.full((1, 60, 80), 120.0)) is None
+
+
+def test_a_one_pixel_fill_is_moved_back_along_with_a_shifts_fill_on_the_other_axis() -> None:
+    """A diagonal shift then cropped keeps its fill along one axis while the crop cut the other's to a
+    pixel: moved back along the first axis only, the view stayed a pixel off its original along the
+    second. A fill of one pixel alone (a JPEG edge, a dark border row) is no shift's and gives no view."""
+    from trueval.integrity.fingerprints import _thumbs_same_size
+    from trueval.integrity.near_duplicates import unshifted_views
+
+    img = photos(1, seed=63, cells=(3, 6, 10))[0]
+    original = _thumbs_same_size(img[None])[0][0]
+    moved = {}
+    for name, a in {"4 right, 1 up": shift(img, -1, 4), "4 down, 1 left": shift(img, 4, -1),
+                    "1 up alone": shift(img, -1, 0)}.items():
+        thumbs, boxes, _, _, value = _thumbs_same_size(a[None])
+        views, _ = unshifted_views(thumbs, boxes, value)
+        moved[name] = len(views)
+        if len(views):
+            t, b, lft, r = views.boxes[0].tolist()
+            assert np.abs(views.thumbs[0, t:b, lft:r] - original[t:b, lft:r]).max() < 1e-3, name
+    assert moved == {"4 right, 1 up": 1, "4 down, 1 left": 1, "1 up alone": 0}
+
