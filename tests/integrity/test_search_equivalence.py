@@ -82,3 +82,32 @@ def test_the_search_reads_its_fingerprints_without_changing_them() -> None:
         near_pairs(prints, groups, IntegritySettings.from_config({"cache": False}))
         for k, v in before.items():
             assert np.array_equal(getattr(prints, k), v), k
+
+
+def test_search_rows_from_the_splits_are_those_of_their_concatenation() -> None:
+    """The gate makes the search's rows from each split's fingerprints in one copy: every array, view
+    and group must be what joining the splits first gave (the search's order decides near-ties)."""
+    from PIL import Image
+
+    from synthetic import NEAR, photos
+
+    from trueval.core.samples import SampleSet
+    from trueval.integrity.fingerprints import Prints, compute_prints
+    from trueval.integrity.near_duplicates import SearchRows
+
+    imgs = photos(50, seed=11, size=48)
+    boxed = imgs[:6].copy()
+    boxed[:, :7], boxed[:, -7:] = 0, 0  # letterboxed: views of their content
+    shifted = np.stack([np.asarray(NEAR["shift"](a)) for a in imgs[6:12]])  # views moved back
+    shifted_small = np.stack([np.asarray(Image.fromarray(a).resize((32, 32))) for a in shifted])
+    splits = [np.concatenate([imgs[12:40], boxed[:3], shifted[:3]]), np.concatenate([imgs[40:], boxed[3:]]),
+              shifted_small]
+    parts = [compute_prints(SampleSet(str(i), np.zeros(len(s), np.int64), images=s, sources=["gen"]))
+             for i, s in enumerate(splits)]
+    groups = np.concatenate([np.full(len(s), i, np.int64) for i, s in enumerate(splits)])
+    joined, whole = SearchRows.of(parts, groups), SearchRows.of(Prints.concat(parts), groups)
+    assert len(joined.prints) > len(groups)  # views were made
+    assert joined.samples == whole.samples == len(groups)
+    for field in ("hashes", "thumbs", "boxes", "contrast", "side", "value_thumbs", "aspect"):
+        assert np.array_equal(getattr(joined.prints, field), getattr(whole.prints, field)), field
+    assert np.array_equal(joined.groups, whole.groups) and np.array_equal(joined.origin, whole.origin)

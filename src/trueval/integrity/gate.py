@@ -174,12 +174,19 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
                 from trueval.integrity.fingerprints import Prints, compute_prints  # torch: seconds, shown
 
                 found.prints[n] = compute_prints(sets[n], thumbs=settings.near)
-        allp = Prints.concat([found.prints[n] for n in names])
-        # each split's prints are rows of the concatenation from here on: held twice, CIFAR-10's
-        # thumbnails took 300 MB more through the search
-        starts = np.cumsum([0] + sizes)
-        found.prints = {n: allp.rows(int(starts[i]), int(starts[i + 1])) for i, n in enumerate(names)} \
-            if prints_wanted else {}
+        rows = None
+        if settings.near:
+            from trueval.integrity.near_duplicates import SearchRows
+
+            # the splits joined once, with the search's extra views: the rows the search runs on. The
+            # splits' own prints are let go unless wanted (held as well, CIFAR-10's thumbnails took
+            # 310 MB more through the search)
+            rows = SearchRows.of([found.prints[n] for n in names], split_of)
+            allp = rows.sample_prints()
+        else:
+            allp = Prints.concat([found.prints[n] for n in names])
+        if not prints_wanted:
+            found.prints = {}
         groups = identical_groups(allp.hashes)
         if settings.exact:
             found.exact = groups
@@ -192,7 +199,7 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
                 with stage(f"searching near-duplicates among {len(allp)} images", total=None):
                     from trueval.integrity.near_duplicates import near_pairs
 
-                    result = near_pairs(allp, split_of, settings, thorough=thorough)
+                    result = near_pairs(rows, None, settings, thorough=thorough)
                 same_hash = allp.hashes[result.a] == allp.hashes[result.b]
                 keep = ~same_hash if settings.exact else np.ones(len(result.a), bool)
                 found.near_a, found.near_b = result.a[keep].astype(np.int64), result.b[keep].astype(np.int64)
