@@ -174,7 +174,7 @@ def test_content_views_leave_every_other_image_searched_as_before() -> None:
 
     from trueval.integrity.descriptors import zoom_levels
     from trueval.integrity.fingerprints import compute_prints
-    from trueval.integrity.near_duplicates import _proposals, _with_views
+    from trueval.integrity.near_duplicates import SearchRows, _proposals
 
     base = photos(300, seed=31, cells=(3, 6, 10))
     boxed = np.stack([_letterbox(base[i][:, 4:28], (32, 32), 0) for i in range(10)])  # pillarboxed
@@ -193,7 +193,8 @@ def test_content_views_leave_every_other_image_searched_as_before() -> None:
 
     from trueval.integrity.fingerprints import Prints
 
-    extended, g2, origin = _with_views(prints, groups)
+    rows = SearchRows.of(prints, groups)
+    extended, g2, origin = rows.prints, rows.groups, rows.origin
     plain = Prints(prints.hashes, prints.thumbs, prints.boxes, prints.contrast, prints.side)
     assert hypotheses(extended, g2, origin) == hypotheses(plain, groups, None)
 
@@ -394,7 +395,8 @@ def test_a_moved_back_copy_in_the_larger_split_asks_zoomed_out() -> None:
     prints = Prints(np.zeros(len(images), "S16"), thumbs, boxes, contrast, np.full(len(images), 32, np.int16),
                     views=letterbox, value_thumbs=value)
     groups = np.r_[np.zeros(len(train), np.int64), np.ones(len(images) - len(train), np.int64)]
-    extended, groups, origin = nd._with_views(prints, groups)
+    rows = nd.SearchRows.of(prints, groups)
+    extended, groups, origin = rows.prints, rows.groups, rows.origin
     a, b, _, scale, _ = nd._proposals(torch.from_numpy(extended.thumbs.astype(np.float32)),
                                       torch.from_numpy(extended.boxes.astype(np.int64)), groups, 6,
                                       zoom_levels(1.2), owner=origin)

@@ -171,13 +171,6 @@ def near_pairs(prints: Prints | SearchRows, groups: np.ndarray | None, settings:
     return NearResult(a, b, np.minimum(score, 1.0), near, level)
 
 
-def _with_views(prints: Prints, groups: np.ndarray) -> tuple[Prints, np.ndarray, np.ndarray]:
-    """``prints`` with each extra view appended, the splits, and the sample each row stands for
-    (``SearchRows``)."""
-    rows = SearchRows.of(prints, groups)
-    return rows.prints, rows.groups, rows.origin
-
-
 def unshifted_views(thumbs: np.ndarray | None, boxes: np.ndarray | None, value: np.ndarray | None = None,
                     darkest: float = BLACK) -> tuple[Views, np.ndarray | None]:
     """Thumbnails of shifted-looking images moved back, and their value thumbnails moved the same way
