@@ -21,7 +21,7 @@ import numpy as np
 from trueval.core.samples import SampleSet, turned
 from trueval.integrity.cache import GateCache, split_digest
 from trueval.integrity.fingerprints import THUMB, Prints, compute_prints, resized
-from trueval.integrity.near_duplicates import near_pairs
+from trueval.integrity.near_duplicates import SearchRows, near_pairs
 from trueval.integrity.settings import IntegritySettings
 from trueval.core.errors import UserError
 
@@ -92,9 +92,9 @@ def match_fingerprint(fp: dict[str, Any], ss: SampleSet, settings: IntegritySett
         small = resized(mine, size)
         if small.side is None:
             small = Prints(small.hashes, small.thumbs, small.boxes, small.contrast, np.full(len(small), 255, np.int16))
-        both = Prints.concat([resized(theirs, THUMB), resized(small, THUMB)])
         groups = np.r_[np.zeros(n, np.int64), np.ones(len(mine), np.int64)]
-        result = near_pairs(both, groups, settings, cross_only=True)
+        both = SearchRows.of([resized(theirs, THUMB), resized(small, THUMB)], groups)  # joined once, with views
+        result = near_pairs(both, None, settings, cross_only=True)
         a, b = result.a, result.b
         cross = groups[a] != groups[b]
         hits |= {int(max(x, y)) - n for x, y in zip(a[cross], b[cross])}
