@@ -111,3 +111,16 @@ def test_search_rows_from_the_splits_are_those_of_their_concatenation() -> None:
     for field in ("hashes", "thumbs", "boxes", "contrast", "side", "value_thumbs", "aspect"):
         assert np.array_equal(getattr(joined.prints, field), getattr(whole.prints, field)), field
     assert np.array_equal(joined.groups, whole.groups) and np.array_equal(joined.origin, whole.origin)
+
+
+def test_whitening_samples_the_rows_the_stacked_descriptors_gave() -> None:
+    """The whitening is fitted before any image's descriptors are kept, on rows computed on their own:
+    they must be exactly the rows every ``step``-th row of all the parts stacked gave (the axes, and
+    through them the search's order, depend on which rows they are)."""
+    from trueval.integrity.descriptors import Whitener
+
+    for lengths, sample in (((5003, 7, 12000, 999), 700), ((10,), 20000), ((61004,) * 4, 20000), ((3, 0, 5), 2)):
+        stacked = torch.arange(sum(lengths))
+        parts = torch.split(stacked, list(lengths))
+        picked = torch.cat([part[p] for part, p in zip(parts, Whitener.positions(lengths, sample))])
+        assert torch.equal(picked, stacked[::max(1, sum(lengths) // sample)]), (lengths, sample)

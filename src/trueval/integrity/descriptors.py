@@ -305,7 +305,7 @@ class Whitener:
         step = max(1, sum(lengths) // sample)
         out, start = [], 0
         for n in lengths:
-            out.append(torch.arange(-start % step, n, step))
+            out.append(torch.arange(min(-start % step, n), n, step))  # a part shorter than the offset: none
             start += n
         return out
 
