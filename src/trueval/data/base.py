@@ -295,12 +295,12 @@ class ClassificationData:
         path = Path(root).expanduser()
         if not path.exists():
             raise UserError("no such folder or archive", key="data.root", path=str(path))
-        if path.is_file() and not is_archive(path):
+        if path.is_dir():
+            return path
+        if not is_archive(path):
             raise UserError(f"a file, not a folder or an archive ({', '.join(ARCHIVE_SUFFIXES)})", key="data.root",
                             path=str(path))
-        if not is_archive(path):
-            return path
-        with stage(f"reading the archive {Path(root).name}", total=None):
+        with stage(f"reading the archive {path.name}", total=None):
             return unpacked(root, self._array_cache())
 
     def _gate_cache(self) -> Path | None:

@@ -139,7 +139,6 @@ def near_pairs(prints: Prints | SearchRows, groups: np.ndarray | None, settings:
     else:
         rows = SearchRows.of(prints, groups)
     prints, groups, origin = rows.prints, rows.groups, rows.origin
-    del rows
     n = len(prints)
     usable = prints.contrast >= thr.min_contrast
     if prints.side is not None:
