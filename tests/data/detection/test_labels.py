@@ -13,7 +13,10 @@ GOOD = "0 0.5 0.5 0.2 0.2"
 # (row, problem kind) for each malformed case
 CASES = [
     ("0 0.5 0.5 0.2", "columns"),
-    ("0 0.5 0.5 0.2 0.2 0.3 0.4", "columns"),
+    ("0 0.5 0.5 0.2 0.2 0.3", "columns"),  # not a box, and not pairs of coordinates
+    ("0 0.5 0.5 0.2 0.2 0.3 0.4 0.1", "columns"),
+    ("0 0.1 0.1 0.5 0.1 1.3 0.6", "coordinates"),  # a polygon's corner outside the image
+    ("0 0.1 0.2 0.5 0.2 0.3 0.2", "zero_area"),  # a polygon on one line
     ("0 0.5 abc 0.2 0.2", "number"),
     ("0 0.5 nan 0.2 0.2", "number"),
     ("3 0.5 0.5 0.2 0.2", "class"),
@@ -50,6 +53,19 @@ def test_clean_file_reads_exactly(tmp_path):
     assert labels.classes.tolist() == [2, 1]
     np.testing.assert_array_equal(labels.boxes, [[0.276562, 0.828125, 0.340625, 0.34375],
                                                  [0.61875, 0.848958, 0.15625, 0.19375]])
+
+
+def test_polygon_rows_are_read_as_the_box_around_them(tmp_path):
+    """YOLO segmentation labels (and oriented boxes written as four corners) train a detector as
+    their bounding boxes, as in Ultralytics; a file may mix them with box rows."""
+    path = tmp_path / "a.txt"
+    path.write_text("1 0.1 0.2 0.5 0.25 0.3 0.6\n"
+                    "0 0.2 0.2 0.4 0.2 0.4 0.5 0.2 0.5\n"
+                    "2 0.5 0.5 0.2 0.2\n")
+    labels = read_label_file(str(path), num_classes=3)
+    assert labels.problems == []
+    assert labels.classes.tolist() == [1, 0, 2]
+    np.testing.assert_allclose(labels.boxes, [[0.3, 0.4, 0.4, 0.4], [0.3, 0.35, 0.2, 0.3], [0.5, 0.5, 0.2, 0.2]])
 
 
 def test_warn_repairs_and_skip_drops(tmp_path):

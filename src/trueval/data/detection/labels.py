@@ -1,6 +1,8 @@
 """Reading and validating YOLO label files before anything trains.
 
-Each row is ``class cx cy w h`` (normalised). Every problem is reported with its file and line:
+Each row is ``class cx cy w h`` (normalised), or ``class x1 y1 x2 y2 x3 y3 ...``: a polygon (YOLO
+segmentation labels, oriented boxes as four corners), read as the box around it, as Ultralytics
+does when it trains a detector on segmentation labels. Every problem is reported with its file and line:
 wrong column count, a value that is not a number, a class id out of range, coordinates outside
 [0, 1], a zero-area box, a duplicate row, and label files without an image. Images without a label
 file (or with an empty one) are background images: legal, but counted and reported.
@@ -80,9 +82,10 @@ def read_label_file(path: str, num_classes: int, image: str = "") -> ImageLabels
         def bad(kind: str, message: str) -> None:
             problems.append(LabelProblem(path, lineno, kind, message))
 
-        if len(cols) != 5:
-            hint = " (polygon/segment rows are not supported)" if len(cols) > 5 else ""
-            bad("columns", f"expected 5 columns `class cx cy w h`, got {len(cols)}{hint}")
+        polygon = len(cols) >= 7
+        if len(cols) != 5 and not (polygon and len(cols) % 2 == 1):
+            bad("columns", f"expected 5 columns `class cx cy w h` or a polygon `class x1 y1 x2 y2 x3 y3 ...` "
+                           f"(pairs of coordinates), got {len(cols)}")
             continue
         try:
             values = [float(c) for c in cols]
@@ -92,17 +95,20 @@ def read_label_file(path: str, num_classes: int, image: str = "") -> ImageLabels
         if not all(math.isfinite(v) for v in values):
             bad("number", f"non-finite value in {raw.strip()!r}")
             continue
-        cls, cx, cy, w, h = values
+        cls, cx, cy, w, h = _polygon_box(values) if polygon else values
         if cls != int(cls) or not 0 <= cls < num_classes:
             bad("class", f"class id {cols[0]} out of range 0..{num_classes - 1}")
             continue
-        if not all(0.0 <= v <= 1.0 for v in (cx, cy, w, h)):
+        if polygon and not all(0.0 <= v <= 1.0 for v in values[1:]):
+            bad("coordinates", f"polygon corner outside [0, 1]: {' '.join(cols[1:])}")
+        elif not all(0.0 <= v <= 1.0 for v in (cx, cy, w, h)):
             bad("coordinates", f"coordinates outside [0, 1]: {' '.join(cols[1:])}")
             # repairable: clip the box into the image below
         elif min(cx - w / 2, cy - h / 2) < -CORNER_TOLERANCE or max(cx + w / 2, cy + h / 2) > 1 + CORNER_TOLERANCE:
             bad("coordinates", f"box extends outside the image: {' '.join(cols[1:])}")
         if w <= 0 or h <= 0:
-            bad("zero_area", f"zero-area box (w={cols[3]}, h={cols[4]})")
+            bad("zero_area", "zero-area polygon (its corners on one line)" if polygon
+                else f"zero-area box (w={cols[3]}, h={cols[4]})")
             continue
         key = (cls, cx, cy, w, h)
         if key in first_seen:
@@ -122,6 +128,13 @@ def read_label_file(path: str, num_classes: int, image: str = "") -> ImageLabels
         boxes=np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
         problems=problems,
     )
+
+
+def _polygon_box(values: list[float]) -> tuple[float, float, float, float, float]:
+    """``class cx cy w h`` of the box around a polygon row ``class x1 y1 x2 y2 ...``."""
+    xs, ys = values[1::2], values[2::2]
+    x1, x2, y1, y2 = min(xs), max(xs), min(ys), max(ys)
+    return values[0], (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
 
 
 def _clip_cxcywh(cx: float, cy: float, w: float, h: float) -> tuple[float, float, float, float] | None:
