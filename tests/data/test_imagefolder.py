@@ -102,6 +102,22 @@ def test_undecodable_image_is_named(tmp_path: Path) -> None:
         dm.setup()
 
 
+def test_every_unreadable_file_is_named_in_one_message(tmp_path: Path) -> None:
+    """Three broken files (empty, not an image, a stray non-image in a class folder) are all named
+    by the first run, not one per run."""
+    root = tmp_path / "pool"
+    write_class_tree(root, per_class=6, seed=1)
+    (root / "class_0" / "empty.jpg").write_bytes(b"")
+    (root / "class_1" / "broken.png").write_bytes(b"this is not a png")
+    (root / "class_2" / "notes.jpeg").write_text("a text file someone renamed")
+    dm = ImageFolderDataModule(root=str(root), split=[0.5, 0.25, 0.25], cache_dir=str(tmp_path / "c"))
+    with pytest.raises(UserError) as err:
+        dm.setup()
+    message = str(err.value)
+    assert "3 of 21 image files cannot be read" in message
+    assert all(name in message for name in ("empty.jpg", "broken.png", "notes.jpeg"))
+
+
 def test_hidden_files_and_folders_are_not_images(tmp_path: Path) -> None:
     """A folder copied from a Mac holds a ``._<name>`` metadata file beside every photo (it ends in
     .png but is no image) and tools leave hidden folders (.thumbnails/): left out, as ``ls`` does,

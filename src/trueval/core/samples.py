@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -52,6 +52,26 @@ def displayed_size(path: str) -> tuple[int, int]:
     when its EXIF orientation turns it sideways. Names the file when it cannot be read."""
     (w, h), orientation = _header(path)
     return (h, w) if orientation in _SIDEWAYS else (w, h)
+
+
+def displayed_sizes(paths: Sequence[str], map_: Callable = map) -> dict[str, tuple[int, int]]:
+    """``displayed_size`` of every file (``map_``: a pool's map to read headers in parallel); every
+    unreadable file is named in one error, so one run tells them all, not one run per file."""
+    sizes = list(map_(_size_or_error, paths))
+    unreadable = [s for s in sizes if isinstance(s, UserError)]
+    if unreadable:
+        listing = "\n".join(f"  {e}" for e in unreadable[:20])
+        more = f"\n  ... and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
+        raise UserError(f"{len(unreadable)} of {len(paths)} image files cannot be read (empty, truncated or "
+                        f"not an image); remove or replace them:\n{listing}{more}")
+    return dict(zip(paths, sizes))
+
+
+def _size_or_error(path: str) -> tuple[int, int] | UserError:
+    try:
+        return displayed_size(path)
+    except UserError as exc:
+        return exc
 
 
 def turned(path: str) -> bool:

@@ -15,13 +15,14 @@ import hashlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from trueval.data.base import ClassificationData, lightning_classes
-from trueval.core.samples import SampleSet, displayed_size, resolve
+from trueval.core.samples import SampleSet, displayed_sizes, resolve
 from trueval.core.errors import UserError
 
 log = logging.getLogger("trueval")
@@ -101,12 +102,12 @@ def header_sizes(paths: list[str], quiet: bool = False) -> dict[str, tuple[int, 
     """(width, height) of every file from its header (no decoding; threads: it is file I/O).
     ``quiet``: no progress stage (a sample of a few files)."""
     if quiet:
-        return {p: displayed_size(p) for p in paths}
+        return displayed_sizes(paths)
     from trueval.integrity.console import stage
 
     with stage("reading image sizes", total=None), \
             ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) * 2)) as pool:
-        return dict(zip(paths, pool.map(displayed_size, paths, chunksize=256)))
+        return displayed_sizes(paths, partial(pool.map, chunksize=256))
 
 
 def _decode(paths: list[str], mode: str, size: int | None, strict: bool = True) -> np.ndarray | None:

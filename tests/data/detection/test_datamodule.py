@@ -110,6 +110,17 @@ def test_label_problems_stop_setup_with_file_and_line(tiny: Path, tmp_path: Path
     assert len(dm.sets["val"]) == 5 and dm.manifest["label_problems"]
 
 
+def test_every_unreadable_image_is_named_in_one_message(tiny: Path, tmp_path: Path) -> None:
+    images = tiny.parent / "images"
+    (images / "train" / "train_0003.png").write_bytes(b"")
+    (images / "test" / "test_0001.png").write_bytes(b"truncated by a failed copy")
+    with pytest.raises(UserError) as err:
+        _dm(tiny, tmp_path).setup("fit")
+    message = str(err.value)
+    assert "2 of 24 image files cannot be read" in message
+    assert "train_0003.png" in message and "test_0001.png" in message
+
+
 def test_fraction_and_archive(tiny: Path, tmp_path: Path) -> None:
     archive = tmp_path / "ds.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:

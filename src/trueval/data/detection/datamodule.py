@@ -22,7 +22,7 @@ from trueval.data.detection.labels import (ImageLabels, LabelProblem, POLICIES, 
 from trueval.data.detection.report import data_report, print_report
 from trueval.data.detection.yolo_yaml import SPLIT_KEYS, YoloSpec, label_path_for, load_yolo_yaml, resolve_split
 from trueval.core.archives import unpack
-from trueval.core.samples import SampleSet, displayed_size, resolve
+from trueval.core.samples import SampleSet, displayed_sizes, resolve
 from trueval.core.errors import UserError
 
 if TYPE_CHECKING:  # imported where used: reading splits and the gate need no torch
@@ -160,6 +160,9 @@ class YoloData:
         if self.fraction < 1.0:
             items["train"] = self._subset(items["train"])
         self.items = items
+        # as displayed (EXIF orientation applied), from each header, before anything decodes: every
+        # unreadable file is named at once
+        self.image_sizes = displayed_sizes([it.image for split_items in items.values() for it in split_items])
         sets = {split: self._sample_set(split, its, sources[split]) for split, its in items.items()}
         manifest = {"task": "detection", "dataset": self.name, "yaml": self.spec.yaml_path, "root": self.spec.root,
                     "class_names": self.class_names, "seed": self.seed, "fraction": self.fraction,
@@ -185,8 +188,6 @@ class YoloData:
             keep = set(ss.paths or [])
             items[split] = [it for it in items[split] if resolve(it.image) in keep]
         self.items, self.sets = items, sets
-        # as displayed (EXIF orientation applied), from each header; a broken file is named
-        self.image_sizes = {it.image: displayed_size(it.image) for split_items in items.values() for it in split_items}
         self.report = data_report(items, self.image_sizes, self.class_names)
         print_report(self.report, self.class_names)
         self.manifest = {**outcome.manifest, "label_problems": [str(p) for p in self.label_problems],
