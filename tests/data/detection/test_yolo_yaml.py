@@ -49,6 +49,28 @@ def test_relative_path_key_is_relative_to_the_yaml(tiny, tmp_path, monkeypatch):
     assert len(resolve_split(spec, spec.entries["val"], "val").images) == 2
 
 
+def test_a_roboflow_export_yaml_reads_its_splits_beside_it(tmp_path):
+    """Roboflow's YOLO exports put data.yaml beside train/ and valid/ yet write `../train/images`;
+    Ultralytics reads them by dropping the `../` when that path does not exist, and so does trueval."""
+    root = write_synthetic_yolo(tmp_path / "made", {"train": 4, "val": 2}, size=32).parent
+    export = tmp_path / "export"
+    for split, folder in (("train", "train"), ("val", "valid")):
+        (export / folder).mkdir(parents=True)
+        (root / "images" / split).rename(export / folder / "images")
+        (root / "labels" / split).rename(export / folder / "labels")
+    (export / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnc: 3\n"
+                                      "names: ['a', 'b', 'c']\nroboflow:\n  version: 1\n")
+    spec = load_yolo_yaml(export / "data.yaml")
+    val = resolve_split(spec, spec.entries["val"], "val")
+    assert len(val.images) == 2 and val.sources == [str((export / "valid" / "images").resolve())]
+    assert len(resolve_split(spec, spec.entries["train"], "train").images) == 4
+    # a `../` that exists is read as written
+    (tmp_path / "valid" / "images").mkdir(parents=True)
+    (export / "valid" / "images" / sorted(p.name for p in (export / "valid" / "images").iterdir())[0]).rename(
+        tmp_path / "valid" / "images" / "only.png")
+    assert [Path(p).name for p in resolve_split(spec, spec.entries["val"], "val").images] == ["only.png"]
+
+
 def test_missing_entries_are_named(tiny):
     root = tiny.parent
     (root / "bad.yaml").write_text("train: images/train\nval: images/nope\nnames: [a, b, c]\n")

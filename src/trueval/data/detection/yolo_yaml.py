@@ -118,8 +118,7 @@ def resolve_split(spec: YoloSpec, entries: list[str], key: str) -> SplitFiles:
     sources: list[str] = []
     list_sources: set[str] = set()
     for entry in entries:
-        p = Path(entry).expanduser()
-        p = p if p.is_absolute() else Path(spec.root) / p
+        p = _entry_path(spec, entry, key)
         if p.is_dir():
             found = sorted(str(f) for f in p.rglob("*")
                            if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() and not hidden_under(f, p))
@@ -146,6 +145,21 @@ def resolve_split(spec: YoloSpec, entries: list[str], key: str) -> SplitFiles:
             unique.append(f)
     return SplitFiles(images=unique, sources=sources, list_sources=frozenset(list_sources),
                       duplicates=len(images) - len(unique))
+
+
+def _entry_path(spec: YoloSpec, entry: str, key: str) -> Path:
+    """Where a split entry points: absolute, or relative to ``path``. A missing ``../x`` falls back to
+    ``x`` under ``path``, as Ultralytics does: Roboflow's exports put the yaml beside ``train/`` and
+    ``valid/`` yet write ``train: ../train/images``."""
+    p = Path(entry).expanduser()
+    if p.is_absolute():
+        return p
+    p = Path(spec.root) / p
+    if not p.exists() and entry.startswith("../") and (Path(spec.root) / entry[3:]).exists():
+        log.info("%s: `%s: %s` does not exist; reading %s instead (as Ultralytics does)",
+                 spec.yaml_path, key, entry, entry[3:])
+        return Path(spec.root) / entry[3:]
+    return p
 
 
 def _read_list_file(path: Path) -> list[str]:
