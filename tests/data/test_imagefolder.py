@@ -68,6 +68,34 @@ def test_train_and_test_only_carves_val_from_train(tmp_path: Path) -> None:
     assert all(not p.startswith(test_dir) for p in dm.sets["val"].paths)
 
 
+@pytest.mark.parametrize("val_name", ["valid", "validation"])
+def test_a_validation_folder_by_another_name_is_the_val_split(val_name: str, tmp_path: Path, caplog) -> None:
+    """Roboflow's exports write valid/, Keras and many Kaggle sets validation/: before, such a folder
+    was silently ignored and validation carved from train/ instead. A folder that is no split is named."""
+    root = tmp_path / "images"
+    write_class_tree(root / "train", per_class=20, seed=1)
+    write_class_tree(root / val_name, per_class=3, seed=3)
+    write_class_tree(root / "test", per_class=4, seed=2)
+    write_class_tree(root / "unlabelled", per_class=2, seed=4)
+    dm = ImageFolderDataModule(root=str(root), val_fraction=0.25, seed=0, cache_dir=str(tmp_path / "c"))
+    dm.setup()
+    assert [len(dm.sets[s]) for s in ("train", "val", "test")] == [60, 9, 12]
+    assert all(p.startswith(str((root / val_name).resolve())) for p in dm.sets["val"].paths)
+    assert "unlabelled/ not read" in caplog.text
+
+
+def test_two_spellings_of_val_or_splits_without_train_are_refused(tmp_path: Path) -> None:
+    root = tmp_path / "images"
+    write_class_tree(root / "val", per_class=3, seed=3)
+    write_class_tree(root / "test", per_class=3, seed=2)
+    with pytest.raises(UserError, match="test/, val/ but no train/ folder"):  # not classes named val and test
+        ImageFolderDataModule(root=str(root), cache_dir=str(tmp_path / "c")).setup()
+    write_class_tree(root / "train", per_class=3, seed=1)
+    write_class_tree(root / "valid", per_class=3, seed=4)
+    with pytest.raises(UserError, match="both val/ and valid/"):
+        ImageFolderDataModule(root=str(root), cache_dir=str(tmp_path / "c")).setup()
+
+
 def test_an_archive_as_root_is_unpacked_once_into_the_cache(tmp_path: Path) -> None:
     """`data.root=<set>.tar.gz` (how datasets travel, e.g. ../shared/data/cifar10-jpg.tar.gz): the same
     splits as the unpacked folder, unpacked once into the cache, whatever the archive's file name."""

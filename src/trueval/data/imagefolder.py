@@ -206,7 +206,7 @@ def make_set(split: str, paths: list[str], targets: list[int], sources: list[str
 
 def read_presplit(root: Path, name: str, image_size: int | None, cache_dir: Path | None,
                   in_memory: Any = "auto", mode: str = "RGB") -> tuple[dict[str, SampleSet], list[str]]:
-    """``root/train`` and ``root/test`` (and ``root/val`` if present) class-folder trees."""
+    """``root/train`` and ``root/test`` (and ``root/val``, ``valid`` or ``validation`` if present) class-folder trees."""
     root = Path(root).expanduser()
     mode = check_mode(mode)
     if not (root / "train").is_dir():
@@ -214,15 +214,39 @@ def read_presplit(root: Path, name: str, image_size: int | None, cache_dir: Path
     paths, targets, classes = list_class_folders(root / "train")
     sets = {"train": make_set("train", paths, targets, [resolve(root / "train")], name, mode, image_size, cache_dir,
                               in_memory)}
-    for split in ("val", "test"):
-        folder = root / split
-        if folder.is_dir():
+    for split, folder in split_folders(root).items():
+        if split != "train":
             p, t, _ = list_class_folders(folder, classes)
             sets[split] = make_set(split, p, t, [resolve(folder)], name, mode, image_size, cache_dir, in_memory)
     if "test" not in sets:
         raise UserError("expected a test/ folder next to train/ (or use one class-folder tree with data.split)",
                         key="data.root", path=str(root))
     return sets, classes
+
+
+# the folder names a split may have; validation has three spellings in the wild (Roboflow's
+# exports write valid/, Keras and many Kaggle sets validation/)
+SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
+
+
+def split_folders(root: Path) -> dict[str, Path]:
+    """The split folders of a pre-split root; two spellings of one split are an error, and any other
+    folder beside them is named in a warning (it is not read, and the user should know)."""
+    found: dict[str, Path] = {}
+    for split, names in SPLIT_FOLDERS.items():
+        present = [root / n for n in names if (root / n).is_dir()]
+        if len(present) > 1:
+            raise UserError(f"both {' and '.join(p.name + '/' for p in present)} are here: which one is the "
+                            f"{split} split? Remove or rename the other", key="data.root", path=str(root))
+        if present:
+            found[split] = present[0]
+    known = {n for names in SPLIT_FOLDERS.values() for n in names}
+    others = sorted(p.name + "/" for p in root.iterdir()
+                    if p.is_dir() and p.name not in known and not p.name.startswith(".") and p.name != "__MACOSX")
+    if others:
+        log.warning("%s: %s not read (only %s are splits)", root, ", ".join(others),
+                    ", ".join(f"{n}/" for n in sorted(known)))
+    return found
 
 
 class ImageFolderData(ClassificationData):
@@ -249,6 +273,10 @@ class ImageFolderData(ClassificationData):
             sets, self.class_names = read_presplit(root, self.name, self.image_size, self._array_cache(),
                                                    self.in_memory, self.image_mode)
             return sets
+        splits = sorted(f"{n}/" for names in SPLIT_FOLDERS.values() for n in names if (root / n).is_dir())
+        if splits:  # read as one class tree, these would be classes named after splits
+            raise UserError(f"{', '.join(splits)} but no train/ folder: a split root needs train/ (and test/); "
+                            "one class-folder tree has a folder per class", key="data.root", path=str(root))
         paths, targets, self.class_names = list_class_folders(root)
         pool = make_set("all", paths, targets, [resolve(root)], self.name, self.image_mode, self.image_size,
                         self._array_cache(), self.in_memory)
