@@ -29,6 +29,17 @@ def write_class_tree(root: Path, per_class: int, seed: int, size: int = 16) -> N
             Image.fromarray(img).save(folder / f"img_{seed}_{i:03d}.png")
 
 
+def write_mixed_size_tree(root: Path, per_class: int, seed: int, sides: range, scale: float = 1.0) -> None:
+    """Class-tinted noisy images, each of a side drawn from ``sides``, pixel values times ``scale``."""
+    rng = np.random.default_rng(seed)
+    for k, colour in enumerate(COLOURS):
+        (root / f"class_{k}").mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            side = int(rng.choice(sides))
+            img = np.array(colour)[None, None, :] * 0.6 + rng.integers(0, 90, size=(side, side, 3))
+            Image.fromarray(np.clip(img * scale, 0, 255).astype(np.uint8)).save(root / f"class_{k}" / f"{seed}_{i}.png")
+
+
 def test_presplit_folders_train(tmp_path: Path) -> None:
     root = tmp_path / "images"
     for split, seed in (("train", 1), ("val", 2), ("test", 3)):

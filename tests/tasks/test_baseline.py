@@ -67,3 +67,25 @@ def test_C_is_chosen_on_validation() -> None:
     split = {"train": (x[:100], y[:100]), "val": (x[100:200], y[100:200]), "test": (x[200:], y[200:])}
     metrics = fit_and_score("logreg_pixels", split, 2, Cs=[1e-6, 1.0])
     assert metrics["baseline/C"] == 1.0 and metrics["test/acc"] > 0.9
+
+
+def test_baselines_on_images_of_mixed_sizes_with_a_checkpoint_trained_on_other_sizes(tmp_path: Path) -> None:
+    """A folder of mixed sizes is resized to the side training uses (before: the pixel loader stacked
+    images of different sizes and crashed); the features follow the checkpoint's side and statistics."""
+    from data.test_imagefolder import write_mixed_size_tree
+    from helpers import run_inprocess
+    from trueval.tasks.train import train
+
+    ours = tmp_path / "ours"
+    for split, seed in (("train", 1), ("val", 2), ("test", 3)):
+        write_mixed_size_tree(ours / split, 8 if split == "train" else 3, seed=seed, sides=range(20, 29))
+    _, m = run_inprocess(train, "train", ["data=imagefolder", f"data.root={ours}", "trainer.max_epochs=1",
+                                          "logger=none"], tmp_path / "train")
+    assert m["status"] == "ok", m["error"]
+    other = tmp_path / "other"
+    for split, seed in (("train", 11), ("val", 12), ("test", 13)):
+        write_mixed_size_tree(other / split, 8 if split == "train" else 3, seed=seed, sides=range(14, 19), scale=0.5)
+    value, record = _run(["data=imagefolder", f"data.root={other}", f"ckpt_path={m['best_checkpoint']}",
+                          "methods=[logreg_pixels,logreg_features]", "C=[1.0]"], tmp_path / "run")
+    assert record["status"] == "ok", record["error"]
+    assert record["metrics"]["test/samples/logreg_pixels"] == record["metrics"]["test/samples/logreg_features"] == 9

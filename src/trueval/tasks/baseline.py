@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -27,19 +27,26 @@ from trueval.utils.run_record import RunRecord
 log = logging.getLogger("trueval")
 
 
-def ordered_loader(dm: Any, split: str, batch_size: int = 512) -> DataLoader:
-    """The split in file order, normalised as for the network, without augmentation."""
+def ordered_loader(dm: Any, split: str, batch_size: int = 512, trained: Mapping[str, Any] | None = None) -> DataLoader:
+    """The split in file order, normalised as for the network, without augmentation. ``trained``: a
+    checkpoint's hyper-parameters, whose statistics (and, for images of mixed sizes, side) the
+    network's input follows instead of this data's."""
     from trueval.data.datasets import SampleDataset
     from trueval.data.transforms import build_transform, check_spec
 
     ss = dm.sets[split]
-    resize = dm.image_size if ss.images is None else None
-    transform = build_transform(check_spec(None, split), dm.mean, dm.std, image_size=resize)
+    mean, std, side = dm.mean, dm.std, dm.training_size  # images of mixed sizes: the side training uses
+    if trained is not None:
+        mean, std = trained.get("mean") or mean, trained.get("std") or std
+        shape = trained.get("in_shape")
+        side = int(shape[1]) if shape is not None and int(shape[1]) == int(shape[2]) else side
+    transform = build_transform(check_spec(None, split), mean, std, image_size=side if ss.images is None else None)
     return DataLoader(SampleDataset(ss, transform), batch_size=batch_size, shuffle=False)
 
 
-def checkpoint_network(path: str, dm: Any) -> Any:
-    """The network of a trueval checkpoint (or run directory), its weights restored, for features."""
+def checkpoint_network(path: str, dm: Any) -> tuple[Any, Mapping[str, Any]]:
+    """The network of a trueval checkpoint (or run directory), its weights restored, for features,
+    and the checkpoint's hyper-parameters (the statistics its input was normalised by)."""
     import torch
 
     from trueval.models.pretrained import read_weights, resolve_path
@@ -50,23 +57,27 @@ def checkpoint_network(path: str, dm: Any) -> Any:
     if not hparams or "cfg" not in hparams:
         raise UserError("not a trueval checkpoint (no stored run config)", key="ckpt_path", path=str(file))
     model_cfg = OmegaConf.create(hparams["cfg"]["model"])
-    net = build_network(model_cfg, dm.in_shape, int(hparams["num_classes"]), load_weights=False)
+    in_shape = dm.in_shape
+    if dm.sets["train"].images is None and hparams.get("in_shape") is not None:
+        in_shape = tuple(int(v) for v in hparams["in_shape"])  # mixed sizes are resized to the network's
+    net = build_network(model_cfg, in_shape, int(hparams["num_classes"]), load_weights=False)
     state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
         raise UserError(f"the checkpoint's network does not fit this data ({dm.in_shape}): "
                         f"{str(exc).splitlines()[0]}", key="ckpt_path", path=str(file)) from None
-    return net.to(torch.device("cpu"))
+    return net.to(torch.device("cpu")), hparams
 
 
-def split_arrays(dm: Any, net: Any = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def split_arrays(dm: Any, net: Any = None, trained: Mapping[str, Any] | None = None
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     import torch
 
     from trueval.models.linear_baselines import extract
 
     device = "cuda" if net is not None and torch.cuda.is_available() else "cpu"
-    return {split: extract(ordered_loader(dm, split), net, device) for split in ("train", "val", "test")}
+    return {split: extract(ordered_loader(dm, split, trained=trained), net, device) for split in ("train", "val", "test")}
 
 
 def run_baselines(data_cfg: DictConfig, methods: list[str], ckpt_path: str | None, out_dir: Path,
@@ -85,7 +96,8 @@ def run_baselines(data_cfg: DictConfig, methods: list[str], ckpt_path: str | Non
         dm.setup("fit")
     arrays = {"pixels": split_arrays(dm)}
     if needs_features:
-        arrays["features"] = split_arrays(dm, checkpoint_network(str(ckpt_path), dm))
+        net, trained = checkpoint_network(str(ckpt_path), dm)
+        arrays["features"] = split_arrays(dm, net, trained)
     results = {}
     for method, (_, inputs) in parsed.items():
         record = RunRecord(out_dir / method, list(record_overrides or []) + [f"method={method}"], seed, "baseline")

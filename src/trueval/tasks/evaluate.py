@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -96,6 +96,8 @@ def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
     finally:
         artifacts.write_integrity(dm, run_dir, record)
     is_detection = getattr(dm, "task", "classification") == "detection"
+    if not is_detection:
+        _as_trained(dm, ckpt["hyper_parameters"], user_size=overrides.get("image_size"))
     check_fits_data(ckpt["hyper_parameters"], dm.class_names, None if is_detection else dm.in_shape,
                     str(cfg.ckpt_path))
     _check_test_overlap(dm, ckpt, record)
@@ -120,6 +122,22 @@ def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
     artifacts.finish(cfg, record, metrics, loggers, str(cfg.ckpt_path))
     value = metrics.get(cfg.get("optimized_metric", "test/acc"))
     return float(value) if value is not None else math.nan
+
+
+def _as_trained(dm: Any, hparams: Mapping[str, Any], user_size: Any) -> None:
+    """Prepare the data as the network was trained: normalised by the training run's statistics (not
+    those of the train split this config reads now, which differ when the checkpoint is scored on
+    another dataset), and, for images of mixed sizes whose size the training run chose itself (the
+    median side), resized to the checkpoint's size rather than this data's median."""
+    if hparams.get("mean") is not None and hparams.get("std") is not None:
+        dm.mean, dm.std = tuple(float(v) for v in hparams["mean"]), tuple(float(v) for v in hparams["std"])
+    shape = hparams.get("in_shape")
+    if user_size is not None or shape is None or int(shape[1]) != int(shape[2]):
+        return
+    if dm.sets["train"].images is None and dm.training_size not in (None, int(shape[1])):
+        log.info("evaluating at %dx%d, the size the checkpoint was trained at (this data's median side is %d; "
+                 "+data.image_size=<n> chooses another)", int(shape[1]), int(shape[1]), dm.training_size)
+        dm.training_size = int(shape[1])
 
 
 class _open:
