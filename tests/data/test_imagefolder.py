@@ -153,8 +153,32 @@ def test_every_unreadable_file_is_named_in_one_message(tmp_path: Path) -> None:
     with pytest.raises(UserError) as err:
         dm.setup()
     message = str(err.value)
-    assert "3 of 21 image files cannot be read" in message
+    assert "3 image file(s) cannot be read" in message
     assert all(name in message for name in ("empty.jpg", "broken.png", "notes.jpeg"))
+
+
+@pytest.mark.parametrize("in_memory", ["auto", "false"])
+def test_truncated_files_in_two_splits_are_named_in_one_message(in_memory: str, tmp_path: Path) -> None:
+    """A truncated JPEG's header reads; its pixels do not. Whether the images are decoded into memory
+    or by the gate from the files, both splits' truncated files are named by the first run (before,
+    the first one stopped the run)."""
+    import io
+
+    root = tmp_path / "images"
+    write_class_tree(root / "train", per_class=6, seed=1)
+    write_class_tree(root / "test", per_class=3, seed=2)
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), 120, np.uint8)).save(buffer, "JPEG")
+    cut = buffer.getvalue()[:len(buffer.getvalue()) // 2 + 40]
+    for where in (root / "train" / "class_0" / "cut.jpg", root / "test" / "class_2" / "cut.jpg",
+                  root / "test" / "class_1" / "also_cut.jpg"):
+        where.write_bytes(cut)
+    dm = ImageFolderDataModule(root=str(root), in_memory=in_memory, cache_dir=str(tmp_path / "c"))
+    with pytest.raises(UserError) as err:
+        dm.setup()
+    message = str(err.value)
+    assert "3 image file(s) cannot be read" in message, message
+    assert all(str(p) in message for p in ("train/class_0/cut.jpg", "test/class_2/cut.jpg", "test/class_1/also_cut.jpg"))
 
 
 def test_hidden_files_and_folders_are_not_images(tmp_path: Path) -> None:

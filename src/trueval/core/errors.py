@@ -25,6 +25,22 @@ class UserError(Exception):
         self.path = path
 
 
+class UnreadableImages(UserError):
+    """Image files that cannot be read or decoded, all named in one message (``errors``: one per file),
+    so that one run tells the user every file to replace, not one file per run."""
+
+    def __init__(self, errors: list[UserError]) -> None:
+        listing = "\n".join(f"  {e}" for e in errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        super().__init__(f"{len(errors)} image file(s) cannot be read (empty, truncated, damaged or not an "
+                         f"image); remove or replace them:\n{listing}{more}")
+        self.errors = errors
+
+    def with_more(self, errors: list[UserError]) -> "UnreadableImages":
+        """This error, followed by those found in files read later (other splits)."""
+        return UnreadableImages(self.errors + errors)
+
+
 class LeakError(UserError):
     """A cross-split leak refused by the integrity gate (policy `fail`)."""
 

@@ -13,6 +13,7 @@ Ultralytics writes and reads them, are relative to that upright image).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from trueval.core.errors import UserError
+from trueval.core.errors import UnreadableImages, UserError
 
 _ORIENTATION = 0x0112  # the EXIF tag
 _SIDEWAYS = (5, 6, 7, 8)  # orientations that swap width and height
@@ -47,6 +48,22 @@ def load_image(path: str, mode: str | None = None) -> np.ndarray:
     return arr
 
 
+def unreadable(paths: Sequence[str], mode: str | None = None) -> list[UserError]:
+    """The error of every file of ``paths`` that does not decode (threads: decoders release the GIL).
+    Used once a decode has failed, to name all the broken files in one run instead of one per run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def error(path: str) -> UserError | None:
+        try:
+            load_image(path, mode)
+        except UserError as exc:
+            return exc
+        return None
+
+    with ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as pool:
+        return [e for e in pool.map(error, paths) if e is not None]
+
+
 def displayed_size(path: str) -> tuple[int, int]:
     """(width, height) of an image file as a viewer shows it, from its header (no decoding): swapped
     when its EXIF orientation turns it sideways. Names the file when it cannot be read."""
@@ -56,15 +73,12 @@ def displayed_size(path: str) -> tuple[int, int]:
 
 def displayed_sizes(paths: Sequence[str], map_: Callable = map) -> dict[str, tuple[int, int]]:
     """``displayed_size`` of every file (``map_``: a pool's map to read headers in parallel); every
-    unreadable file is named in one error, so one run tells them all, not one run per file."""
+    unreadable file is named in one error (``UnreadableImages``)."""
     sizes = list(map_(_size_or_error, paths))
-    unreadable = [s for s in sizes if isinstance(s, UserError)]
-    if unreadable:
-        listing = "\n".join(f"  {e}" for e in unreadable[:20])
-        more = f"\n  ... and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
-        raise UserError(f"{len(unreadable)} of {len(paths)} image files cannot be read (empty, truncated or "
-                        f"not an image); remove or replace them:\n{listing}{more}")
-    return dict(zip(paths, sizes))
+    broken = [s for s in sizes if isinstance(s, UserError)]
+    if broken:
+        raise UnreadableImages(broken)
+    return dict(zip(paths, sizes))  # type: ignore[arg-type]
 
 
 def _size_or_error(path: str) -> tuple[int, int] | UserError:

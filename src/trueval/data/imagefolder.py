@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from trueval.data.base import ClassificationData, lightning_classes
-from trueval.core.samples import SampleSet, displayed_sizes, resolve
-from trueval.core.errors import UserError
+from trueval.core.samples import SampleSet, displayed_sizes, resolve, unreadable
+from trueval.core.errors import UnreadableImages, UserError
 
 log = logging.getLogger("trueval")
 
@@ -198,8 +198,14 @@ def _may_hold(paths: list[str], size: int | None, in_memory: Any, mode: str) -> 
 def make_set(split: str, paths: list[str], targets: list[int], sources: list[str], name: str, mode: str,
              size: int | None, cache_dir: Path | None, in_memory: Any) -> SampleSet:
     images = None
-    if _may_hold(paths, size, in_memory, mode):
-        images = decode_cached(paths, mode, size, cache_dir, strict=in_memory in (True, "true"))
+    try:
+        if _may_hold(paths, size, in_memory, mode):
+            images = decode_cached(paths, mode, size, cache_dir, strict=in_memory in (True, "true"))
+    except UnreadableImages:  # a sample's headers, or the files after the first broken one: look at them all
+        from trueval.integrity.console import stage
+
+        with stage(f"looking for every {split} file that cannot be read", total=None):
+            raise UnreadableImages(unreadable(paths, mode)) from None
     return SampleSet(split=split, targets=np.asarray(targets), images=images, paths=paths, sources=sources,
                      name=name, image_mode=mode)
 
@@ -212,12 +218,17 @@ def read_presplit(root: Path, name: str, image_size: int | None, cache_dir: Path
     if not (root / "train").is_dir():
         raise UserError("expected a train/ folder of class folders inside", key="data.root", path=str(root))
     paths, targets, classes = list_class_folders(root / "train")
-    sets = {"train": make_set("train", paths, targets, [resolve(root / "train")], name, mode, image_size, cache_dir,
-                              in_memory)}
+    listed = {"train": (paths, targets, root / "train")}
     for split, folder in split_folders(root).items():
         if split != "train":
-            p, t, _ = list_class_folders(folder, classes)
+            listed[split] = (*list_class_folders(folder, classes)[:2], folder)
+    sets = {}
+    for i, (split, (p, t, folder)) in enumerate(listed.items()):
+        try:
             sets[split] = make_set(split, p, t, [resolve(folder)], name, mode, image_size, cache_dir, in_memory)
+        except UnreadableImages as exc:  # the later splits' broken files in the same message
+            raise exc.with_more([e for later, _, _ in list(listed.values())[i + 1:]
+                                 for e in unreadable(later, mode)]) from None
     if "test" not in sets:
         raise UserError("expected a test/ folder next to train/ (or use one class-folder tree with data.split)",
                         key="data.root", path=str(root))

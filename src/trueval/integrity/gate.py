@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from trueval.core.samples import SampleSet
+from trueval.core.errors import UnreadableImages
+from trueval.core.samples import SampleSet, unreadable
 from trueval.integrity.cache import GateCache, key_of, split_digest
 from trueval.integrity.console import stage
 from trueval.integrity.report import KIND_ORDER, LeakPair, LeakReport, SampleRef
@@ -168,12 +169,16 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
             return cached
     found.checks["source"] = "ran"
     if settings.exact or settings.near:
-        for n in names:
+        for i, n in enumerate(names):
             doing = "hashing and thumbnailing" if sets[n].images is not None else "decoding and hashing"
             with stage(f"{doing} {n}", total=len(sets[n])):
                 from trueval.integrity.fingerprints import Prints, compute_prints  # torch: seconds, shown
 
-                found.prints[n] = compute_prints(sets[n], thumbs=settings.near)
+                try:
+                    found.prints[n] = compute_prints(sets[n], thumbs=settings.near)
+                except UnreadableImages as exc:  # the other splits' broken files in the same message
+                    raise exc.with_more([e for m in names[i + 1:] if sets[m].images is None and sets[m].paths
+                                         for e in unreadable(sets[m].paths, sets[m].image_mode)]) from None
         rows = None
         if settings.near:
             from trueval.integrity.near_duplicates import SearchRows

@@ -117,7 +117,7 @@ def test_every_unreadable_image_is_named_in_one_message(tiny: Path, tmp_path: Pa
     with pytest.raises(UserError) as err:
         _dm(tiny, tmp_path).setup("fit")
     message = str(err.value)
-    assert "2 of 24 image files cannot be read" in message
+    assert "2 image file(s) cannot be read" in message
     assert "train_0003.png" in message and "test_0001.png" in message
 
 
