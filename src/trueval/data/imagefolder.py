@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -99,15 +97,14 @@ def check_mode(mode: str) -> str:
 
 
 def header_sizes(paths: list[str], quiet: bool = False) -> dict[str, tuple[int, int]]:
-    """(width, height) of every file from its header (no decoding; threads: it is file I/O).
+    """(width, height) of every file from its header (no decoding).
     ``quiet``: no progress stage (a sample of a few files)."""
     if quiet:
         return displayed_sizes(paths)
     from trueval.integrity.console import stage
 
-    with stage("reading image sizes", total=None), \
-            ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) * 2)) as pool:
-        return displayed_sizes(paths, partial(pool.map, chunksize=256))
+    with stage("reading image sizes", total=None):
+        return displayed_sizes(paths)
 
 
 def _decode(paths: list[str], mode: str, size: int | None, strict: bool = True) -> np.ndarray | None:
