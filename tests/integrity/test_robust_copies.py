@@ -531,3 +531,33 @@ def test_a_one_pixel_fill_is_moved_back_along_with_a_shifts_fill_on_the_other_ax
             assert np.abs(views.thumbs[0, t:b, lft:r] - original[t:b, lft:r]).max() < 1e-3, name
     assert moved == {"4 right, 1 up": 1, "4 down, 1 left": 1, "1 up alone": 0}
 
+
+
+def _crop(a: np.ndarray, keep: float, x: float, y: float) -> np.ndarray:
+    """Keep ``keep`` of each side, its corner at (x, y) of the slack, resized back to the original size."""
+    h, w = a.shape[:2]
+    cw, ch = round(w * keep), round(h * keep)
+    left, top = round((w - cw) * x), round((h - ch) * y)
+    return np.asarray(Image.fromarray(a).crop((left, top, left + cw, top + ch)).resize((w, h), Image.BICUBIC))
+
+
+def test_crops_keeping_70_percent_are_found_with_the_deep_crop_search() -> None:
+    """Beyond the zoom searched (max_scale 1.2, a crop keeping 83 %); ``thresholds.crop_zoom`` adds
+    each image zoomed in about its centre and corners, and verifies with the overlap and the
+    translation reach of such a crop (a 70 % crop shares 49 % of its original, under min_overlap)."""
+    train = photos(100, seed=21, cells=(3, 6, 10))
+    others = photos(20, seed=22, cells=(3, 6, 10))
+    corners = [(0.0, 0.0), (1.0, 0.0), (0.5, 0.5), (0.0, 1.0), (1.0, 1.0), (0.3, 0.8)]
+    test = np.stack([_crop(train[i], 0.7, x, y) for i, (x, y) in enumerate(corners)] + list(others))
+    planted = {(i, i) for i in range(len(corners))}
+    sets = {"train": SampleSet("train", np.zeros(len(train), np.int64), images=train, sources=["t"], name="gen"),
+            "test": SampleSet("test", np.zeros(len(test), np.int64), images=test, sources=["s"], name="gen")}
+
+    def found(crop_zoom: float) -> set:
+        settings = IntegritySettings.from_config({"cache": False, "thresholds": {"crop_zoom": crop_zoom}})
+        report = run_gate(sets, settings, cache_dir=None, dataset="gen")
+        return {(p.a.index, p.b.index) for p in report.pairs if p.kind == "near"}
+
+    assert found(0.0) & planted <= {(2, 2)}  # off (the default): the centred one at most
+    deep = found(1.43)
+    assert len(deep & planted) >= 5 and deep <= planted, deep

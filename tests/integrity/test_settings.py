@@ -26,6 +26,7 @@ def test_defaults_and_omegaconf() -> None:
     ({"thresholds": {"candidates": 2.5}}, "data.integrity.thresholds.candidates"),
     ({"exact": "yes"}, "data.integrity.exact"),
     ({"device": "gpu"}, "data.integrity.device"),
+    ({"thresholds": {"crop_zoom": 1.1}}, "data.integrity.thresholds.crop_zoom"),  # within max_scale: no deep crop
 ])
 def test_bad_settings_name_the_key(cfg, key) -> None:
     with pytest.raises(UserError) as err:
@@ -39,6 +40,7 @@ def test_digest_tracks_detection_not_policy() -> None:
     assert base.digest() == IntegritySettings.from_config({"policy": "warn"}).digest()
     assert base.digest() != IntegritySettings.from_config({"thresholds": {"near": 0.95}}).digest()
     assert base.digest() != IntegritySettings.from_config({"near": False}).digest()
+    assert base.digest() != IntegritySettings.from_config({"thresholds": {"crop_zoom": 1.43}}).digest()
 
 
 def test_device_is_not_part_of_the_cache_key() -> None:

@@ -58,6 +58,7 @@ _BAND = (1.0, 4.0)  # difference-of-Gaussians sigmas, thumbnail pixels
 _EDGE = 2  # pixels dropped next to a trimmed fill border (the band-pass responds to the border there)
 _COARSE_MARGIN = 0.15  # half-resolution score a pair needs (near - margin) to be scored at full resolution
 _SCALE_REFINE = (1 / 1.045, 1.0, 1.045)  # midway between the zoom levels (steps of 1.095)
+_DEEP_ZOOM = 1.3  # hypotheses zoomed more than this come from the deep-crop search (``thresholds.crop_zoom``)
 _N_REF = 150.0  # effective pixels (of 32 x 32) from which the plain correlation is trusted
 # layout check (``_layout``): rank correlation of the smoothed grayscale, which a copy keeps
 _LAYOUT_SIGMA = 1.0  # blur before ranking, thumbnail pixels (then ranked at half resolution)
@@ -127,7 +128,8 @@ def spectrum(x: torch.Tensor) -> torch.Tensor:
     return torch.fft.rfft2((x - x.mean((1, 2), keepdim=True)) * hann_2d(x.shape[-1], x.device))
 
 
-def _phase_shift(fa: torch.Tensor, b: torch.Tensor, max_shift: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _phase_shift(fa: torch.Tensor, b: torch.Tensor, max_shift: int,
+                 rows_reach: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Sub-pixel translation (dy, dx) moving ``b`` onto the image of spectrum ``fa`` (phase
     correlation, parabolic peak fit)."""
     size = b.shape[-1]
@@ -141,7 +143,12 @@ def _phase_shift(fa: torch.Tensor, b: torch.Tensor, max_shift: int) -> tuple[tor
     corr = torch.fft.irfft2(cross, s=(size, size))
     corr = torch.roll(corr, (max_shift, max_shift), (1, 2))
     span = 2 * max_shift + 1
-    best = corr[:, :span, :span].reshape(len(corr), -1).argmax(1)
+    window = corr[:, :span, :span]
+    if rows_reach is not None and bool((rows_reach < max_shift).any()):
+        off = (torch.arange(span, device=corr.device) - max_shift).abs()
+        far = (off[None, :, None] > rows_reach[:, None, None]) | (off[None, None, :] > rows_reach[:, None, None])
+        window = window.masked_fill(far, float("-inf"))
+    best = window.reshape(len(corr), -1).argmax(1)
     iy, ix = best // span, best % span
     n = torch.arange(len(corr), device=corr.device)
     c0 = corr[n, iy, ix]
@@ -421,12 +428,18 @@ class Verifier:
                      scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Translation (dy, dx) that moves b, mirrored and magnified as hypothesised, onto a (level rows)."""
         size = level.size
-        reach = max(1, int(round(self.max_shift * size)))
+        # a deep crop's centre (``thresholds.crop_zoom``) sits further from its original's: the reach
+        # grows with its zoom (a copy keeping 70 % of each side is up to 15 % of a side off centre,
+        # 22 % once magnified); hypotheses of the usual search (zoom <= 1.2, refined by 4.5 %) keep theirs
+        zoomed = torch.maximum(scale, 1.0 / scale)
+        deep = torch.where(zoomed > _DEEP_ZOOM, zoomed / 1.2, torch.ones_like(zoomed))
+        rows_reach = torch.clamp(torch.round(self.max_shift * size * deep), min=1).long()
+        reach = int(rows_reach.max()) if len(rows_reach) else 1
         zero = torch.zeros(len(a), device=a.device)
         my, _ = _axis_matrices(scale, zero, None, size)
         mx, _ = _axis_matrices(scale, zero, flip, size)
         fa = level.spectra[a] if level.spectra is not None else spectrum(level.images[a])
-        return _phase_shift(fa, my @ level.images[b] @ mx.transpose(1, 2), reach)
+        return _phase_shift(fa, my @ level.images[b] @ mx.transpose(1, 2), reach, rows_reach)
 
     def _score(self, level: _Level, a: torch.Tensor, b: torch.Tensor, flip: torch.Tensor,
                scale: torch.Tensor) -> torch.Tensor:
@@ -441,9 +454,15 @@ class Verifier:
         mask = (my @ level.masks[b] @ mx.transpose(1, 2)) > 0.99
         mask = (mask & vy[:, :, None] & vx[:, None, :]).float() * level.masks[a]
         mt = mx.transpose(1, 2)
-        return self._judge(level, a, b, ia, warped, mask, lambda x, r: my[r] @ x @ mt[r])
+        # a crop keeping 1/z of each side shares 1/z^2 of its original (0.49 for 70 %, under min_overlap):
+        # deep crops need 90 % of that; the usual search's hypotheses keep min_overlap
+        zoomed = torch.maximum(scale, 1.0 / scale)
+        least = torch.where(zoomed > _DEEP_ZOOM, torch.clamp(0.9 / (zoomed * zoomed), max=self.min_overlap),
+                            torch.full_like(zoomed, self.min_overlap))
+        return self._judge(level, a, b, ia, warped, mask, lambda x, r: my[r] @ x @ mt[r], least=least)
 
-    def _judge(self, level: _Level, a, b, ia, ib, mask, align=None, n_ref: float = _N_REF) -> torch.Tensor:
+    def _judge(self, level: _Level, a, b, ia, ib, mask, align=None, n_ref: float = _N_REF,
+               least: torch.Tensor | None = None) -> torch.Tensor:
         """Masked correlation, -1 below the minimum overlap; at full resolution adjusted for how much
         structure the overlap holds (``_information_adjusted``), and -1 where a score of at least
         ``layout_from`` comes with smoothed images that do not keep one brightness order (``_layout``).
@@ -458,7 +477,7 @@ class Verifier:
                 order = _layout(level.smooth[ra], align(level.smooth[rb], r), unclipped, mask[r])
                 ncc[r] = torch.where(order >= self.layout_min, ncc[r], torch.full_like(order, -1.0))
         overlap = count / torch.minimum(level.area[a], level.area[b])
-        return torch.where(overlap >= self.min_overlap, ncc, torch.full_like(ncc, -1.0))
+        return torch.where(overlap >= (self.min_overlap if least is None else least), ncc, torch.full_like(ncc, -1.0))
 
     def score(self, a: np.ndarray, b: np.ndarray, flip: np.ndarray, scale: np.ndarray, aligned: np.ndarray,
               near: float, refinable: np.ndarray | None = None) -> np.ndarray:
