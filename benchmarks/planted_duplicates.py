@@ -473,7 +473,8 @@ def run_audit(args) -> None:
 
 
 def _threshold_overrides(args) -> dict:
-    return {k: v for k, v in (("near", args.near), ("candidates", args.candidates), ("max_scale", args.max_scale))
+    return {k: v for k, v in (("near", args.near), ("candidates", args.candidates), ("max_scale", args.max_scale),
+                              ("crop_zoom", args.crop_zoom))
             if v is not None}
 
 
@@ -490,6 +491,7 @@ def main(argv=None) -> None:
     ap.add_argument("--near", type=float, default=None, help="override thresholds.near")
     ap.add_argument("--candidates", type=int, default=None, help="override thresholds.candidates")
     ap.add_argument("--max-scale", type=float, default=None, help="override thresholds.max_scale")
+    ap.add_argument("--crop-zoom", type=float, default=None, help="override thresholds.crop_zoom (the deep-crop search)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--labels", default=str(LABELS), help="labels of unplanted pairs (same / different photo)")
     ap.add_argument("--out", default=None, help="write a JSON summary of the suite run here")
