@@ -65,7 +65,7 @@ def checkpoint_network(path: str, dm: Any) -> tuple[Any, Mapping[str, Any]]:
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
-        raise UserError(f"the checkpoint's network does not fit this data ({dm.in_shape}): "
+        raise UserError(f"the checkpoint's network does not fit this data ({in_shape}): "
                         f"{str(exc).splitlines()[0]}", key="ckpt_path", path=str(file)) from None
     return net.to(torch.device("cpu")), hparams
 
