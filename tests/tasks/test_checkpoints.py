@@ -146,3 +146,19 @@ def test_files_that_are_not_checkpoints_are_named(tmp_path: Path) -> None:
     truncated.write_bytes(truncated.read_bytes()[:200])
     with pytest.raises(UserError, match="cannot load the checkpoint"):
         load_checkpoint(str(truncated))
+
+
+def test_a_run_directory_stands_for_its_best_checkpoint(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    """`eval.py ckpt_path=<run dir>` as `baseline.py` takes it (before: "is not a file")."""
+    from trueval.tasks.checkpoints import checkpoint_file
+
+    _, ckpt = trained
+    run_dir = ckpt.parent.parent
+    assert checkpoint_file(str(run_dir)) == ckpt  # metrics.json's best_checkpoint
+    _, record = run_inprocess(evaluate, "eval", [f"ckpt_path={run_dir}", "logger=none"], tmp_path / "eval")
+    assert record["status"] == "ok", record["error"]
+    assert record["checkpoint"] == str(ckpt.resolve())
+    empty = tmp_path / "no_run"
+    empty.mkdir()
+    with pytest.raises(UserError, match="a run directory without a checkpoint"):
+        checkpoint_file(str(empty))

@@ -10,6 +10,7 @@ input shape, and every weight tensor the size the network expects.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -19,9 +20,24 @@ from trueval.core.errors import UserError
 from trueval.tasks.allowed_targets import check_targets, iter_leaves
 
 KEY = "ckpt_path"
+log = logging.getLogger("trueval")
 
 
-def load_checkpoint(path: str | None) -> dict[str, Any]:
+def checkpoint_file(path: str | None) -> Path:
+    """``ckpt_path`` as a file: a run directory stands for its best checkpoint (``best_checkpoint`` in
+    its metrics.json, else ``checkpoints/last.ckpt``), as for ``baseline.py``."""
+    if not path:
+        raise UserError("no checkpoint given: python eval.py ckpt_path=<file.ckpt or run directory>", key=KEY)
+    file = Path(str(path)).expanduser()
+    if file.is_dir():
+        from trueval.models.pretrained import resolve_path
+
+        file = resolve_path(file, KEY)
+        log.info("%s is a run directory: evaluating its checkpoint %s", path, file)
+    return file
+
+
+def load_checkpoint(path: str | Path | None) -> dict[str, Any]:
     """The checkpoint at ``path`` as plain data; anything that is not a trueval checkpoint is a user error."""
     if not path:
         raise UserError("no checkpoint given: python eval.py ckpt_path=<file.ckpt>", key=KEY)
@@ -29,7 +45,7 @@ def load_checkpoint(path: str | None) -> dict[str, Any]:
     if not file.exists():
         raise UserError("checkpoint file does not exist", key=KEY, path=str(file))
     if not file.is_file():
-        raise UserError("is not a file (give the .ckpt file, e.g. <run dir>/checkpoints/last.ckpt)", key=KEY,
+        raise UserError("is not a file (give the .ckpt file or its run directory)", key=KEY,
                         path=str(file))
     if file.stat().st_size == 0:
         raise UserError("the checkpoint file is empty (0 bytes), probably a save cut short (full disk, killed job)",

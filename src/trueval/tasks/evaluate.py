@@ -18,7 +18,7 @@ from trueval.tasks import artifacts
 from trueval.tasks.uncertainty import record_test_uncertainty
 from trueval.tasks.builders import (accelerator_is_cuda, build_callbacks, build_datamodule, build_loggers,
                                     build_module, build_trainer, check_accelerator)
-from trueval.tasks.checkpoints import check_fits_data, check_weights_fit, load_checkpoint
+from trueval.tasks.checkpoints import check_fits_data, check_weights_fit, checkpoint_file, load_checkpoint
 from trueval.tasks.knobs import check_knobs
 from trueval.core.errors import LeakError
 from trueval.utils.run_record import RunRecord
@@ -72,7 +72,8 @@ def _check_test_overlap(dm: Any, ckpt: dict[str, Any], record: RunRecord | None)
 
 def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
     check_accelerator(cfg.trainer)
-    ckpt = load_checkpoint(cfg.get("ckpt_path"))
+    ckpt_file = checkpoint_file(cfg.get("ckpt_path"))
+    ckpt = load_checkpoint(ckpt_file)
     run_dir = Path(cfg.paths.output_dir)
     artifacts.write_config(cfg, run_dir)
     train_cfg = OmegaConf.create(ckpt["hyper_parameters"]["cfg"])
@@ -99,7 +100,7 @@ def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
     if not is_detection:
         _as_trained(dm, ckpt["hyper_parameters"], user_size=overrides.get("image_size"))
     check_fits_data(ckpt["hyper_parameters"], dm.class_names, None if is_detection else dm.in_shape,
-                    str(cfg.ckpt_path))
+                    str(ckpt_file))
     _check_test_overlap(dm, ckpt, record)
     if is_detection:
         from trueval.models.detection import build_detection_module
@@ -109,7 +110,7 @@ def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
     else:
         # the checkpoint's weights replace model.pretrained: do not re-read that file
         module = build_module(train_cfg, dm, str(run_dir), accelerator_is_cuda(cfg.trainer), load_weights=False)
-    check_weights_fit(module, ckpt["state_dict"], str(cfg.ckpt_path))
+    check_weights_fit(module, ckpt["state_dict"], str(ckpt_file))
     module.load_state_dict(ckpt["state_dict"])
     callbacks = build_callbacks(cfg.get("callbacks"))
     loggers = build_loggers(cfg.get("logger"))
@@ -118,8 +119,8 @@ def evaluate(cfg: DictConfig, record: RunRecord | None) -> float:
     metrics = artifacts.scalars(trainer.callback_metrics, prefix="test/")
     record_test_uncertainty(train_cfg, module, dm, run_dir, record)  # the training run's bootstrap settings
     if record is not None:
-        record.update(checkpoint=str(Path(cfg.ckpt_path).resolve()), train_digest=(ckpt.get("trueval") or {}).get("train_digest"))
-    artifacts.finish(cfg, record, metrics, loggers, str(cfg.ckpt_path))
+        record.update(checkpoint=str(ckpt_file.resolve()), train_digest=(ckpt.get("trueval") or {}).get("train_digest"))
+    artifacts.finish(cfg, record, metrics, loggers, str(ckpt_file))
     value = metrics.get(cfg.get("optimized_metric", "test/acc"))
     return float(value) if value is not None else math.nan
 
