@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -51,17 +51,24 @@ def load_image(path: str, mode: str | None = None) -> np.ndarray:
 def unreadable(paths: Sequence[str], mode: str | None = None) -> list[UserError]:
     """The error of every file of ``paths`` that does not decode (threads: decoders release the GIL).
     Used once a decode has failed, to name all the broken files in one run instead of one per run."""
-    from concurrent.futures import ThreadPoolExecutor
+    return [e for e in _each(lambda p: load_image(p, mode), paths) if isinstance(e, UserError)]
 
-    def error(path: str) -> UserError | None:
+
+def _each(read: Callable[[str], Any], paths: Sequence[str]) -> list[Any]:
+    """``read(path)`` of every path, or the ``UserError`` it raised; in threads from 256 files (file
+    I/O, and decoders release the GIL)."""
+    def one(path: str) -> Any:
         try:
-            load_image(path, mode)
+            return read(path)
         except UserError as exc:
             return exc
-        return None
 
-    with ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as pool:
-        return [e for e in pool.map(error, paths) if e is not None]
+    if len(paths) < 256:
+        return [one(p) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) * 2)) as pool:
+        return list(pool.map(one, paths, chunksize=64))
 
 
 def displayed_size(path: str) -> tuple[int, int]:
@@ -72,26 +79,13 @@ def displayed_size(path: str) -> tuple[int, int]:
 
 
 def displayed_sizes(paths: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """``displayed_size`` of every file, read in threads (it is file I/O); every unreadable file is
-    named in one error (``UnreadableImages``)."""
-    if len(paths) < 256:
-        sizes = [_size_or_error(p) for p in paths]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(16, (os.cpu_count() or 1) * 2)) as pool:
-            sizes = list(pool.map(_size_or_error, paths, chunksize=256))
+    """``displayed_size`` of every file (in threads); every unreadable file is named in one error
+    (``UnreadableImages``)."""
+    sizes = _each(displayed_size, paths)
     broken = [s for s in sizes if isinstance(s, UserError)]
     if broken:
         raise UnreadableImages(broken)
-    return dict(zip(paths, sizes))  # type: ignore[arg-type]
-
-
-def _size_or_error(path: str) -> tuple[int, int] | UserError:
-    try:
-        return displayed_size(path)
-    except UserError as exc:
-        return exc
+    return dict(zip(paths, sizes))
 
 
 def turned(path: str) -> bool:

@@ -196,13 +196,14 @@ def make_set(split: str, paths: list[str], targets: list[int], sources: list[str
              size: int | None, cache_dir: Path | None, in_memory: Any) -> SampleSet:
     images = None
     try:
-        if _may_hold(paths, size, in_memory, mode):
-            images = decode_cached(paths, mode, size, cache_dir, strict=in_memory in (True, "true"))
-    except UnreadableImages:  # a sample's headers, or the files after the first broken one: look at them all
+        hold = _may_hold(paths, size, in_memory, mode)
+    except UnreadableImages:  # the headers of a sample of the files: look at them all
         from trueval.integrity.console import stage
 
         with stage(f"looking for every {split} file that cannot be read", total=None):
             raise UnreadableImages(unreadable(paths, mode)) from None
+    if hold:  # a decode that fails names the rest of the split's broken files itself (decode_in_chunks)
+        images = decode_cached(paths, mode, size, cache_dir, strict=in_memory in (True, "true"))
     return SampleSet(split=split, targets=np.asarray(targets), images=images, paths=paths, sources=sources,
                      name=name, image_mode=mode)
 
