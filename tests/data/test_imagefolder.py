@@ -181,6 +181,26 @@ def test_truncated_files_in_two_splits_are_named_in_one_message(in_memory: str, 
     assert all(str(p) in message for p in ("train/class_0/cut.jpg", "test/class_2/cut.jpg", "test/class_1/also_cut.jpg"))
 
 
+def test_a_truncated_file_in_a_split_left_as_files_is_named_with_a_later_splits_broken_header(tmp_path: Path) -> None:
+    """Train of mixed sizes stays files (nothing decodes it before the gate); test's empty file fails
+    its header first. The message names train's truncated file too (before, only test's)."""
+    import io
+
+    root = tmp_path / "images"
+    write_mixed_size_tree(root / "train", 6, seed=1, sides=range(14, 20))
+    write_class_tree(root / "test", per_class=3, seed=2)
+    buffer = io.BytesIO()  # its header intact, its pixels cut short: only a decode finds it
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(buffer, "JPEG")
+    (root / "train" / "class_0" / "cut.jpg").write_bytes(buffer.getvalue()[:len(buffer.getvalue()) * 3 // 4])
+    (root / "test" / "class_1" / "empty.png").write_bytes(b"")
+    with pytest.raises(UserError) as err:
+        ImageFolderDataModule(root=str(root), cache_dir=str(tmp_path / "c")).setup()
+    message = str(err.value)
+    assert "2 image file(s) cannot be read" in message, message
+    assert "train/class_0/cut.jpg" in message and "test/class_1/empty.png" in message
+
+
 def test_hidden_files_and_folders_are_not_images(tmp_path: Path) -> None:
     """A folder copied from a Mac holds a ``._<name>`` metadata file beside every photo (it ends in
     .png but is no image) and tools leave hidden folders (.thumbnails/): left out, as ``ls`` does,

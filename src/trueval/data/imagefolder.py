@@ -221,12 +221,14 @@ def read_presplit(root: Path, name: str, image_size: int | None, cache_dir: Path
         if split != "train":
             listed[split] = (*list_class_folders(folder, classes)[:2], folder)
     sets = {}
-    for i, (split, (p, t, folder)) in enumerate(listed.items()):
+    for split, (p, t, folder) in listed.items():
         try:
             sets[split] = make_set(split, p, t, [resolve(folder)], name, mode, image_size, cache_dir, in_memory)
-        except UnreadableImages as exc:  # the later splits' broken files in the same message
-            raise exc.with_more([e for later, _, _ in list(listed.values())[i + 1:]
-                                 for e in unreadable(later, mode)]) from None
+        except UnreadableImages as exc:  # the other splits' broken files in the same message: the later
+            # ones, and the earlier ones left as files (not decoded yet: a truncated file passes its header)
+            others = [p for other, (p, _, _) in listed.items() if other != split
+                      and (other not in sets or sets[other].images is None)]
+            raise exc.with_more([e for files in others for e in unreadable(files, mode)]) from None
     if "test" not in sets:
         raise UserError("expected a test/ folder next to train/ (or use one class-folder tree with data.split)",
                         key="data.root", path=str(root))
