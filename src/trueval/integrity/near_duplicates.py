@@ -241,7 +241,7 @@ def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: Integri
                                                 thr.crop_zoom)
         proposed = time.perf_counter()
         verifier = Verifier(rows(prints.thumbs), rows(prints.boxes), thr.max_shift, thr.min_overlap, thr.near,
-                            layout_min=thr.layout, refine=thr.refine, device=device,
+                            layout_min=thr.layout, refine=thr.refine, device=device, deep=thr.crop_zoom > 0,
                             sides=None if prints.side is None else rows(prints.side),
                             aspects=None if prints.aspect is None else rows(prints.aspect),
                             colour=None if prints.value_thumbs is None else rows(prints.value_thumbs))

@@ -355,7 +355,7 @@ class Verifier:
                  layout_from: float = -1.0, layout_min: float = 0.97, refine: bool = True,
                  device: torch.device | str = "cpu", sides: np.ndarray | None = None, match: bool = True,
                  colour: np.ndarray | None = None, batch: int | None = None,
-                 aspects: np.ndarray | None = None, holes: np.ndarray | None = None) -> None:
+                 aspects: np.ndarray | None = None, holes: np.ndarray | None = None, deep: bool = False) -> None:
         """``layout_from``: the full-resolution score from which the layout check applies (the lowest
         threshold the scores will be held to; below it a pair is not kept whatever the check says).
         ``device``: where the images are held and compared (the scores come back as numpy arrays).
@@ -365,7 +365,10 @@ class Verifier:
         ``batch``: hypothesis rows per step (None: by device); every row's score is the same whatever it is.
         ``aspects``: each image's width over height as decoded (None: square), for the refinement's rotations.
         ``holes``: (N, H, W) 1 where an image is to be left out of every comparison (and inpainted), as
-        a rotation's black corners are (``occlusion``: an overlay's region)."""
+        a rotation's black corners are (``occlusion``: an overlay's region).
+        ``deep``: hypotheses zoomed past ``_DEEP_ZOOM`` come from the deep-crop search
+        (``thresholds.crop_zoom``): verify them with the overlap and the translation reach such a crop
+        has (off: every hypothesis verified as by the usual search, with no work for it per batch)."""
         self.device = torch.device(device)
         self.batch = batch or _BATCH * (_GPU_BATCH_FACTOR if self.device.type == "cuda" else 1)
         self.thumbs = np.asarray(thumbs, dtype=np.float32)
@@ -375,6 +378,7 @@ class Verifier:
         square = aspects is None or bool(np.all(np.asarray(aspects) == 1))
         self.aspects = None if square else torch.as_tensor(np.asarray(aspects, np.float32), device=self.device)
         self.match = match
+        self.deep = deep
         self.settings = (max_shift, min_overlap, layout_from, layout_min)
         t = torch.from_numpy(np.ascontiguousarray(thumbs, dtype=np.float32)).to(self.device)
         self.boxes = torch.from_numpy(np.asarray(boxes, dtype=np.int64)).to(self.device)
@@ -428,13 +432,15 @@ class Verifier:
                      scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Translation (dy, dx) that moves b, mirrored and magnified as hypothesised, onto a (level rows)."""
         size = level.size
-        # a deep crop's centre (``thresholds.crop_zoom``) sits further from its original's: the reach
-        # grows with its zoom (a copy keeping 70 % of each side is up to 15 % of a side off centre,
-        # 22 % once magnified); hypotheses of the usual search (zoom <= 1.2, refined by 4.5 %) keep theirs
-        zoomed = torch.maximum(scale, 1.0 / scale)
-        deep = torch.where(zoomed > _DEEP_ZOOM, zoomed / 1.2, torch.ones_like(zoomed))
-        rows_reach = torch.clamp(torch.round(self.max_shift * size * deep), min=1).long()
-        reach = int(rows_reach.max()) if len(rows_reach) else 1
+        reach, rows_reach = max(1, int(round(self.max_shift * size))), None
+        if self.deep and len(scale):
+            # a deep crop's centre sits further from its original's: the reach grows with its zoom (a
+            # copy keeping 70 % of each side is up to 15 % of a side off centre, 22 % once magnified);
+            # hypotheses of the usual search (zoom <= 1.2, refined by 4.5 %) keep theirs
+            zoomed = torch.maximum(scale, 1.0 / scale)
+            deep = torch.where(zoomed > _DEEP_ZOOM, zoomed / 1.2, torch.ones_like(zoomed))
+            rows_reach = torch.clamp(torch.round(self.max_shift * size * deep), min=1).long()
+            reach = int(rows_reach.max())
         zero = torch.zeros(len(a), device=a.device)
         my, _ = _axis_matrices(scale, zero, None, size)
         mx, _ = _axis_matrices(scale, zero, flip, size)
@@ -454,11 +460,13 @@ class Verifier:
         mask = (my @ level.masks[b] @ mx.transpose(1, 2)) > 0.99
         mask = (mask & vy[:, :, None] & vx[:, None, :]).float() * level.masks[a]
         mt = mx.transpose(1, 2)
-        # a crop keeping 1/z of each side shares 1/z^2 of its original (0.49 for 70 %, under min_overlap):
-        # deep crops need 90 % of that; the usual search's hypotheses keep min_overlap
-        zoomed = torch.maximum(scale, 1.0 / scale)
-        least = torch.where(zoomed > _DEEP_ZOOM, torch.clamp(0.9 / (zoomed * zoomed), max=self.min_overlap),
-                            torch.full_like(zoomed, self.min_overlap))
+        least = None
+        if self.deep:
+            # a crop keeping 1/z of each side shares 1/z^2 of its original (0.49 for 70 %, under
+            # min_overlap): deep crops need 90 % of that; the usual search's hypotheses keep min_overlap
+            zoomed = torch.maximum(scale, 1.0 / scale)
+            least = torch.where(zoomed > _DEEP_ZOOM, torch.clamp(0.9 / (zoomed * zoomed), max=self.min_overlap),
+                                torch.full_like(zoomed, self.min_overlap))
         return self._judge(level, a, b, ia, warped, mask, lambda x, r: my[r] @ x @ mt[r], least=least)
 
     def _judge(self, level: _Level, a, b, ia, ib, mask, align=None, n_ref: float = _N_REF,
@@ -554,7 +562,7 @@ class Verifier:
     def _plain_verifier(self, images: np.ndarray, boxes: np.ndarray, holes: np.ndarray | None = None) -> "Verifier":
         """A verifier of other images (a pair's images changed for a rescoring) with this one's settings,
         device and batch, and none of the rescorings (no refinement, no resolution matching)."""
-        return Verifier(images, boxes, *self.settings, refine=False, device=self.device, match=False,
+        return Verifier(images, boxes, *self.settings, refine=False, device=self.device, match=False, deep=self.deep,
                         batch=self.batch, holes=holes)
 
     def _occluded_scores(self, a: np.ndarray, b: np.ndarray, flip: np.ndarray, scale: np.ndarray,
