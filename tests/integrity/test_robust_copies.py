@@ -543,21 +543,44 @@ def _crop(a: np.ndarray, keep: float, x: float, y: float) -> np.ndarray:
 
 def test_crops_keeping_70_percent_are_found_with_the_deep_crop_search() -> None:
     """Beyond the zoom searched (max_scale 1.2, a crop keeping 83 %); ``thresholds.crop_zoom`` adds
-    each image zoomed in about its centre and corners, and verifies with the overlap and the
-    translation reach of such a crop (a 70 % crop shares 49 % of its original, under min_overlap)."""
+    each image zoomed in about its centre, corners and edges, and verifies such a crop in its own
+    frame (the original magnified onto it, then band-passed: band-passed first and shrunk, crops
+    scored 0.83-0.90 and some of these were missed), with the translation reach it needs."""
     train = photos(100, seed=21, cells=(3, 6, 10))
     others = photos(20, seed=22, cells=(3, 6, 10))
-    corners = [(0.0, 0.0), (1.0, 0.0), (0.5, 0.5), (0.0, 1.0), (1.0, 1.0), (0.3, 0.8)]
+    corners = [(0.0, 0.0), (1.0, 0.0), (0.5, 0.5), (0.0, 1.0), (1.0, 1.0), (0.3, 0.8),
+               (0.5, 0.0), (0.0, 0.5), (1.0, 0.5), (0.5, 1.0), (0.8, 0.2), (0.2, 0.4)]
     test = np.stack([_crop(train[i], 0.7, x, y) for i, (x, y) in enumerate(corners)] + list(others))
     planted = {(i, i) for i in range(len(corners))}
     sets = {"train": SampleSet("train", np.zeros(len(train), np.int64), images=train, sources=["t"], name="gen"),
             "test": SampleSet("test", np.zeros(len(test), np.int64), images=test, sources=["s"], name="gen")}
 
-    def found(crop_zoom: float) -> set:
+    def found(crop_zoom: float) -> dict:
         settings = IntegritySettings.from_config({"cache": False, "thresholds": {"crop_zoom": crop_zoom}})
         report = run_gate(sets, settings, cache_dir=None, dataset="gen")
-        return {(p.a.index, p.b.index) for p in report.pairs if p.kind == "near"}
+        return {(p.a.index, p.b.index): 1 - p.distance for p in report.pairs if p.kind == "near"}
 
-    assert found(0.0) & planted <= {(2, 2)}  # off (the default): the centred one at most
+    assert len(set(found(0.0)) & planted) <= 3  # off (the default): some of those along the centre lines at most
     deep = found(1.43)
-    assert len(deep & planted) >= 5 and deep <= planted, deep
+    assert set(deep) == planted, deep
+
+
+def test_a_deep_crop_of_a_letterboxed_original_is_verified_at_both_resolutions() -> None:
+    """A crop keeping 70 % scored in its own frame, against an original with black bars: the
+    overlap counts against the smaller of the two contents there (measured against the crop's alone,
+    the magnified original's 19 content rows covered too little of the crop, and one of these was
+    refused; on the automobile suite two crops were dropped at half resolution that scored 0.99 at full)."""
+    from trueval.integrity.fingerprints import _thumbs_same_size
+    from trueval.integrity.verify import Verifier
+
+    scores = []
+    for seed in (31, 32, 33):
+        img = photos(1, seed=seed, cells=(3, 6, 10))[0].copy()
+        img[:6], img[25:] = 0, 0  # letterboxed: 19 rows of content (the crop keeps the lower bar's top)
+        copy = _crop(img, 0.7, 0.0, 0.8)
+        thumbs, boxes, _, _, _ = _thumbs_same_size(np.stack([img, copy]))
+        v = Verifier(thumbs, boxes, 0.2, 0.5, layout_min=0.97, deep=True)
+        a, b, flip, scale = np.array([0]), np.array([1]), np.array([False]), np.array([1 / 1.43])
+        coarse = v._batched(v.coarse, a, b, flip, scale, np.array([0]))[0]
+        scores.append((coarse, v.score(a, b, flip, scale, np.array([True]), 0.9)[0]))
+    assert all(coarse >= 0.75 and fine >= 0.95 for coarse, fine in scores), scores

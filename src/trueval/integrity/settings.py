@@ -156,7 +156,7 @@ class IntegritySettings:
 
 
 # bump when the detector changes so that cached reports of an older detector are not reused
-ALGORITHM_VERSION = 14  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
+ALGORITHM_VERSION = 15  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
 # 4: letterboxed images also searched by their content alone; 5: pairs of different resolutions matched;
 # 6: pairs of different sharpness matched (the sharper one blurred); 7: close pairs of colour images
 # scored again on value thumbnails (hue rotations); 8: images with black fill on one side of an axis
@@ -170,7 +170,9 @@ ALGORITHM_VERSION = 14  # 2: layout check in the verification; 3: affine refinem
 # about the edge the fill was on, and asks in every split (copies shifted, then cropped); 13: images
 # decoded upright, their EXIF orientation applied (a photo stored sideways with an orientation tag
 # and the same photo saved upright are one image); 14: an image moved back against a shift's fill along
-# one axis is also moved back along the other against a fill of one pixel (a diagonal shift, then cropped)
+# one axis is also moved back along the other against a fill of one pixel (a diagonal shift, then cropped);
+# 15: the opt-in deep-crop search (thresholds.crop_zoom) zooms about the edges' midpoints too and scores
+# its hypotheses in the crop's frame (with it off, the default, every pair and score is version 14's)
 
 
 def _plain(cfg: Any) -> Any:
