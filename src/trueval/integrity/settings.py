@@ -55,11 +55,12 @@ class Thresholds:
         still below it are then scored without one corner or band (a caption or a logo drawn over a
         copy: ``integrity.occlusion``).
     crop_zoom: also search for crops deeper than ``max_scale`` (0: off): every image zoomed in by this
-        factor about its centre and its four corners, against the other splits (1.43: a copy keeping
-        70 % of each side). Off by default: it took the cold CIFAR-10 audit on the 2-core machine from
-        53.7-57.3 s to 63.9-67.0 s; on the benchmark suites it finds 0.725 (tuning) and 0.70 (held
-        out) of the crops keeping 70 % (0.04 and 0 without it), for one more false pair on the
-        airplane suite (README, "Deep crops").
+        factor about its centre, corners and edges' midpoints, against the other splits, and such
+        hypotheses verified in the crop's frame (1.43: a copy keeping 70 % of each side). Off by
+        default: it took the cold CIFAR-10 audit on the 2-core machine from 61.6 s to 72.1 s (medians
+        of 3, in turn); on the benchmark suites it finds 0.99 (tuning) and 1.00 (held out) of the
+        crops keeping 70 % (0.04 and 0 without it), for one more false pair on the airplane suite and
+        one on the deer suite (README, "Deep crops").
     adaptive: raise ``near`` on datasets whose different images look alike at the pixel level (line
         drawings such as MNIST digits) to just above the similarity typical of their look-alikes; the
         raised value is reported. Without it, half of MNIST would be reported as near-duplicates.
