@@ -62,3 +62,24 @@ def test_run_record_says_which_key(tmp_path: Path) -> None:
     assert exit_info.value.code == 2
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert record["status"] == "failed" and "`seed`" in record["error"] and "'abc'" in record["error"]
+
+
+@pytest.mark.parametrize("script", ["audit.py", "train.py"])
+def test_a_required_key_left_unset_is_a_usage_error_naming_it(tmp_path: Path, script: str) -> None:
+    """``data=yolo`` without ``data.yaml_path`` (``???`` in its config): audit.py called it a crash, "a
+    bug in trueval" (exit 4), and train.py let omegaconf's MissingMandatoryValue reach Hydra (exit 1,
+    which for the audit means a leak). Now a usage error, exit 2, naming the key and what to set."""
+    args = ["data=yolo", f"paths.log_dir={tmp_path}"] + (["model=detector", "logger=none"] if script == "train.py" else [])
+    proc = run_cli(script, args, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "`data.yaml_path`" in proc.stderr and "data.yaml_path=" in proc.stderr
+    assert "Traceback" not in proc.stderr and "bug in trueval" not in proc.stderr
+
+
+def test_required_keys_are_checked_where_the_run_reads_them(tmp_path: Path) -> None:
+    cfg = compose_cfg("audit", ["data=yolo"], tmp_path / "run")
+    with pytest.raises(UserError, match="data.yaml_path"):
+        check_knobs(cfg)
+    with open_dict(cfg):
+        cfg.data.yaml_path = "any.yaml"
+    check_knobs(cfg)  # set: nothing else is missing

@@ -78,8 +78,32 @@ KNOBS: dict[str, Knob] = {
 }
 
 
+# keys a config leaves to the command line (``???``), and what to write there
+REQUIRED = {
+    "data.yaml_path": "set the dataset's yaml: data.yaml_path=<data.yaml> (Ultralytics layout; with "
+                      "data.archive=<.tar.gz>, the yaml's path once unpacked)",
+    "ckpt_path": "no checkpoint given: python eval.py ckpt_path=<file.ckpt or run directory>",
+}
+
+
+def check_required(cfg: DictConfig) -> None:
+    """Raise ``UserError`` naming the first key the composed config left unset (``???``).
+
+    Without this, omegaconf's ``MissingMandatoryValue`` surfaced where the value was first read:
+    inside the audit it was reported as a crash (exit 4), elsewhere it reached Hydra (exit 1, the
+    audit's code for a leak)."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        key = missing[0]
+        raise UserError(REQUIRED.get(key, f"is required and not set: add {key}=<value> to the command line"),
+                        key=key)
+
+
 def check_knobs(cfg: DictConfig | dict[str, Any]) -> None:
-    """Raise ``UserError`` naming the first knob of ``cfg`` whose value has the wrong type or range."""
+    """Raise ``UserError`` naming the first knob of ``cfg`` that is unset (``???``) or whose value has
+    the wrong type or range."""
+    if isinstance(cfg, DictConfig):
+        check_required(cfg)
     for key, knob in KNOBS.items():
         value = OmegaConf.select(cfg, key, default=_MISSING) if isinstance(cfg, DictConfig) else _get(cfg, key)
         if value is _MISSING:
