@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import math
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import torch
@@ -262,6 +262,18 @@ def _blur_matrix(sigma: float, size: int, device: torch.device = torch.device("c
     return m.float().to(device)
 
 
+def _band(x: torch.Tensor, sigmas: tuple[float, float] = _BAND) -> torch.Tensor:
+    """The difference-of-Gaussians band images are compared in (``_BAND`` at full resolution)."""
+    return blur(x, sigmas[0]) - blur(x, sigmas[1])
+
+
+def _unclipped(x: torch.Tensor) -> torch.Tensor:
+    """1 where a grayscale pixel and its _CLIP_REACH neighbours are all clear of clipping (``_layout``)."""
+    clipped = ((x <= _CLIP[0]) | (x >= _CLIP[1])).float()[:, None]
+    span = 2 * _CLIP_REACH + 1
+    return 1.0 - torch.nn.functional.max_pool2d(clipped, span, 1, _CLIP_REACH)[:, 0]
+
+
 def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur with replicated edges, as two small matrix products (a 1-channel
     conv2d is ~50x slower on CPU)."""
@@ -422,13 +434,9 @@ class Verifier:
         """Full-resolution band-passed images of the images some surviving hypothesis needs."""
         ids = self._t(np.unique(needed))
         x = self.filled[ids]
-        band = blur(x, _BAND[0]) - blur(x, _BAND[1])
         mask = box_masks(_erode_trimmed(self.boxes[ids], x.shape[-1]), x.shape[-1]) * self.valid[ids]
-        clipped = ((x <= _CLIP[0]) | (x >= _CLIP[1])).float()[:, None]
-        reach = 2 * _CLIP_REACH + 1
-        unclipped = 1.0 - torch.nn.functional.max_pool2d(clipped, reach, 1, _CLIP_REACH)[:, 0]
-        return _Level(band, mask, keep_spectra=False, ids=ids, total=len(self.filled),
-                      smooth=blur(x, _LAYOUT_SIGMA), unclipped=unclipped)
+        return _Level(_band(x), mask, keep_spectra=False, ids=ids, total=len(self.filled),
+                      smooth=blur(x, _LAYOUT_SIGMA), unclipped=_unclipped(x))
 
     def _translation(self, level: _Level, a: torch.Tensor, b: torch.Tensor, flip: torch.Tensor,
                      scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -729,10 +737,7 @@ class Verifier:
         size = level.size
         full = level.row is not None
         raw, sigmas = (self.filled, _BAND) if full else (self.small, (_BAND[0] / 2, _BAND[1] / 2))
-
-        def band(x: torch.Tensor) -> torch.Tensor:
-            return blur(x, sigmas[0]) - blur(x, sigmas[1])
-
+        band = partial(_band, sigmas=sigmas)
         grow = scale < 1  # b magnified by scale looks like a: a magnified by 1/scale looks like b
         orig, crop = torch.where(grow, a, b), torch.where(grow, b, a)
         zoom = torch.where(grow, 1.0 / scale, scale)
@@ -763,10 +768,8 @@ class Verifier:
         if full:
             ncc = _information_adjusted(ncc, cb, wb, mask, _CROP_N_REF)
             if self.layout_min > 0:
-                clipped = ((warped <= _CLIP[0]) | (warped >= _CLIP[1])).float()[:, None]
-                span = 2 * _CLIP_REACH + 1
-                unclipped = 1.0 - torch.nn.functional.max_pool2d(clipped, span, 1, _CLIP_REACH)[:, 0]
-                order = _layout(level.smooth[rc], blur(warped, _LAYOUT_SIGMA), level.unclipped[rc] * unclipped, mask)
+                order = _layout(level.smooth[rc], blur(warped, _LAYOUT_SIGMA), level.unclipped[rc] * _unclipped(warped),
+                                mask)
                 ncc = torch.where(order >= self.layout_min, ncc, torch.full_like(order, -1.0))
         # of the smaller of the two contents as they lie in the crop's frame (an original with fill
         # bars, magnified, covers less of it than the crop's own content)

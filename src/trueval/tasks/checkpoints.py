@@ -18,6 +18,7 @@ import torch
 
 from trueval.core.errors import UserError
 from trueval.tasks.allowed_targets import check_targets, iter_leaves
+from trueval.tasks.knobs import REQUIRED
 
 KEY = "ckpt_path"
 log = logging.getLogger("trueval")
@@ -26,8 +27,8 @@ log = logging.getLogger("trueval")
 def checkpoint_file(path: str | None) -> Path:
     """``ckpt_path`` as a file: a run directory stands for its best checkpoint (``best_checkpoint`` in
     its metrics.json, else ``checkpoints/last.ckpt``), as for ``baseline.py``."""
-    if not path:
-        raise UserError("no checkpoint given: python eval.py ckpt_path=<file.ckpt or run directory>", key=KEY)
+    if not path:  # null (``???``, unset, is refused before: ``knobs.check_required``)
+        raise UserError(REQUIRED[KEY], key=KEY)
     file = Path(str(path)).expanduser()
     if file.is_dir():
         from trueval.models.pretrained import resolve_path
@@ -37,10 +38,9 @@ def checkpoint_file(path: str | None) -> Path:
     return file
 
 
-def load_checkpoint(path: str | Path | None) -> dict[str, Any]:
-    """The checkpoint at ``path`` as plain data; anything that is not a trueval checkpoint is a user error."""
-    if not path:
-        raise UserError("no checkpoint given: python eval.py ckpt_path=<file.ckpt>", key=KEY)
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint file at ``path`` (``checkpoint_file``) as plain data; anything that is not a
+    trueval checkpoint is a user error."""
     file = Path(str(path)).expanduser()
     if not file.exists():
         raise UserError("checkpoint file does not exist", key=KEY, path=str(file))
