@@ -124,3 +124,77 @@ def test_whitening_samples_the_rows_the_stacked_descriptors_gave() -> None:
         parts = torch.split(stacked, list(lengths))
         picked = torch.cat([part[p] for part, p in zip(parts, Whitener.positions(lengths, sample))])
         assert torch.equal(picked, stacked[::max(1, sum(lengths) // sample)]), (lengths, sample)
+
+
+def test_by_rows_gives_what_one_call_over_every_row_gives(monkeypatch) -> None:
+    from trueval.integrity import slices
+    from trueval.integrity.descriptors import fill_outside
+    from trueval.integrity.slices import by_rows
+
+    gen = torch.Generator().manual_seed(3)
+    thumbs = torch.rand(23, 32, 32, generator=gen) * 255
+    boxes = torch.tensor([[0, 32, 0, 32], [3, 29, 0, 32], [0, 32, 5, 30]] * 7 + [[1, 31, 1, 31]] * 2)
+
+    def two(x: torch.Tensor, box: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        filled = fill_outside(x, box)
+        return filled, filled.flatten(1).sum(1) > 0
+
+    whole = two(thumbs, boxes)
+    monkeypatch.setattr(slices, "_ROWS", 5)  # five slices, the last of three rows
+    sliced = by_rows(two, thumbs, boxes)
+    assert all(torch.equal(w, s) and w.dtype == s.dtype for w, s in zip(whole, sliced))
+    empty = by_rows(two, thumbs[:0], boxes[:0])
+    assert [tuple(e.shape) for e in empty] == [(0, 32, 32), (0,)]
+
+
+def test_the_verifier_prepared_a_slice_at_a_time_scores_as_when_prepared_at_once(monkeypatch) -> None:
+    """The verifier prepares its images in slices of rows (``by_rows``) and holds its 0/1 planes as
+    booleans: every array and every score must be what preparing all rows at once gave, through
+    fill, inpainted rotation corners, left-out holes and both resolutions."""
+    from PIL import Image
+
+    from synthetic import NEAR, photos
+
+    from trueval.core.samples import SampleSet
+    from trueval.integrity import slices
+    from trueval.integrity.fingerprints import compute_prints
+    from trueval.integrity.verify import Verifier
+
+    base = photos(10, seed=13)
+    copies = [np.asarray(Image.fromarray(base[0]).rotate(7, resample=Image.BICUBIC)),  # black corners
+              np.asarray(NEAR["shift"](base[1])), np.roll(base[2], 2, axis=0), base[3][:, ::-1]]
+    images = np.concatenate([base, np.stack(copies)])
+    prints = compute_prints(SampleSet("x", np.zeros(len(images), np.int64), images=images, sources=["gen"]))
+    holes = np.zeros(prints.thumbs.shape, np.float32)
+    holes[4, 10:20, 5:15] = 1  # an overlay's region, left out
+    a, b = (x.ravel() for x in np.triu_indices(len(images), 1))
+    flip = np.arange(len(a)) % 3 == 0
+
+    def prepared() -> tuple[Verifier, np.ndarray]:
+        v = Verifier(prints.thumbs, prints.boxes, 0.2, 0.5, layout_from=0.8, sides=prints.side, holes=holes)
+        return v, v.score(a, b, flip, np.ones(len(a)), np.ones(len(a), bool), near=0.9)
+
+    (whole, whole_scores) = prepared()
+    monkeypatch.setattr(slices, "_ROWS", 3)
+    (sliced, sliced_scores) = prepared()
+    for name in ("filled", "valid", "small", "unit", "unit_mirror"):
+        assert torch.equal(getattr(whole, name), getattr(sliced, name)), name
+    assert torch.equal(whole.coarse.spectra, sliced.coarse.spectra)
+    assert (whole_scores > 0.9).sum() >= 3  # the copies are found
+    assert np.array_equal(whole_scores, sliced_scores)
+
+
+def test_neighbours_over_several_views_merge_them_alike_in_slices(monkeypatch) -> None:
+    """A base row that several of a query's views find is kept once, at its best view: decided a
+    slice of queries at a time, it must be what deciding for all queries at once gave."""
+    from trueval.integrity import slices
+
+    gen = torch.Generator().manual_seed(4)
+    base = torch.nn.functional.normalize(torch.randn(400, 8, generator=gen), dim=1)
+    views = [torch.nn.functional.normalize(base[:90] + s * torch.randn(90, 8, generator=gen), dim=1)
+             for s in (0.05, 0.1, 0.3)]  # the views of one query mostly find the same rows
+    whole = ann.neighbours(views, base, 4, 0.0)
+    monkeypatch.setattr(slices, "_ROWS", 7)
+    sliced = ann.neighbours(views, base, 4, 0.0)
+    assert all(np.array_equal(w, s) for w, s in zip(whole, sliced))
+    assert (whole[0][:, :, None] == whole[0][:, None, :]).sum() == whole[0].size  # no row twice per query

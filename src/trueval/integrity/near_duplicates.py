@@ -28,6 +28,7 @@ from trueval.integrity.descriptors import (Whitener, bispectrum_descriptors, box
                                            pixel_descriptors, zoom, zoom_levels)
 from trueval.integrity.fingerprints import BLACK, Prints, Views, as_bytes
 from trueval.integrity.settings import IntegritySettings
+from trueval.integrity.slices import by_rows
 from trueval.integrity.verify import Verifier
 
 log = logging.getLogger("trueval")
@@ -352,7 +353,7 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     owner = np.arange(n) if owner is None else np.asarray(owner)
     indexed = owner == np.arange(n)
     pixel, mirrored = pixel_descriptors(thumbs)
-    filled = fill_outside(thumbs, boxes)
+    filled = by_rows(lambda x, box: (fill_outside(x, box),), thumbs, boxes)[0]  # temporaries a slice in size
     # zoomed-in views find a crop of the query; zoomed-out views (border filled) find the image the
     # query is a crop of. Within a split zooming in suffices (both images are queries); across
     # splits only the smaller split queries the larger, so it needs both.
@@ -442,8 +443,10 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
             # the bispectrum is mirror-symmetric: the orientation is decided per pair by the oriented
             # bispectrum and by the grid (both orientations when they disagree)
             ta, tb = torch.as_tensor(this, device=thumbs.device), torch.as_tensor(other, device=thumbs.device)
-            by_spectrum = ((plain[ta] * mirror[tb]).sum(1) > (plain[ta] * plain[tb]).sum(1)).cpu().numpy()
-            by_grid = ((pixel[ta] * mirrored[tb]).sum(1) > (pixel[ta] * pixel[tb]).sum(1)).cpu().numpy()
+            # a slice of pairs at a time (gathered whole: four descriptor sets of every candidate pair at once)
+            by_spectrum, by_grid = (x.cpu().numpy() for x in by_rows(lambda i, j: (
+                (plain[i] * mirror[j]).sum(1) > (plain[i] * plain[j]).sum(1),
+                (pixel[i] * mirrored[j]).sum(1) > (pixel[i] * pixel[j]).sum(1)), ta, tb))
             for choice, rows in ((by_spectrum, np.arange(len(q))), (by_grid, np.flatnonzero(by_grid != by_spectrum))):
                 add(this[rows], other[rows], choice[rows], 1.0 / z[rows], np.ones(len(rows), bool))
             if scan and view_zooms is every_zoom and len(levels) > 1:
