@@ -75,6 +75,7 @@ def test_eval_missing_checkpoint(tmp_path: Path) -> None:
     proc = run_cli("eval.py", _logs(tmp_path) + [f"ckpt_path={tmp_path}/missing.ckpt"])
     assert proc.returncode == 2
     assert "missing.ckpt" in proc.stderr and "Traceback" not in proc.stderr
+    assert "bad input: " in proc.stderr and "UserError" not in proc.stderr  # a heading in words, not a class name
     record = json.loads((only_run_dir(tmp_path / "logs") / "metrics.json").read_text())
     assert record["status"] == "failed" and "missing.ckpt" in record["error"]
 

@@ -268,3 +268,27 @@ def test_a_root_that_is_neither_a_folder_nor_an_archive_is_named(name: str, tmp_
     (tmp_path / "notes.txt").write_text("not a dataset")
     with pytest.raises(UserError, match="a file, not a folder or an archive"):
         make(tmp_path / "notes.txt").load_splits()
+
+
+def test_a_presplit_folder_of_mixed_sizes_reads_its_image_sizes_in_one_stage(tmp_path: Path, monkeypatch) -> None:
+    """Training on files of several sizes reads every split's headers for one side: one stage on the
+    console (before: one per split, each its own line and timer)."""
+    from trueval.integrity import console
+
+    root = tmp_path / "images"
+    write_class_tree(root / "train", per_class=4, seed=1, size=16)
+    write_class_tree(root / "train", per_class=1, seed=8, size=20)
+    write_class_tree(root / "test", per_class=2, seed=2, size=20)
+    write_class_tree(root / "test", per_class=1, seed=3, size=24)  # every split stays files
+    stages: list[str] = []
+    shown = console.stage
+
+    def spy(description: str, total: int | None):
+        stages.append(description)
+        return shown(description, total)
+
+    monkeypatch.setattr(console, "stage", spy)
+    dm = ImageFolderDataModule(root=str(root), cache_dir=str(tmp_path / "c"), num_workers=0)
+    dm.setup()
+    assert dm.in_shape == (3, 18, 18)  # the median side of every split's files
+    assert stages.count("reading image sizes") == 1, stages

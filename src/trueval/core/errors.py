@@ -12,6 +12,7 @@ class UserError(Exception):
     """Bad input that the user can fix; the message names the file, line or config key."""
 
     exit_code: int = 2
+    title: str = "bad input"  # what the message's heading says (never the class name)
 
     def __init__(self, message: str, *, key: str | None = None, path: str | None = None) -> None:
         parts = []
@@ -29,6 +30,8 @@ class UnreadableImages(UserError):
     """Image files that cannot be read or decoded, all named in one message (``errors``: one per file),
     so that one run tells the user every file to replace, not one file per run."""
 
+    title = "unreadable images"
+
     def __init__(self, errors: list[UserError]) -> None:
         listing = "\n".join(f"  {e}" for e in errors[:20])
         more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
@@ -45,6 +48,7 @@ class LeakError(UserError):
     """A cross-split leak refused by the integrity gate (policy `fail`)."""
 
     exit_code = 3
+    title = "leak refused"
 
 
 class NonFiniteLossError(RuntimeError):

@@ -330,10 +330,8 @@ class ClassificationData:
             return self.image_size
         from trueval.data.imagefolder import header_sizes
 
-        sizes = {}
-        for s in SPLITS:
-            if self.sets[s].paths is not None:
-                sizes.update(header_sizes(self.sets[s].paths))
+        # every split's files in one stage (one line on the console, not one per split)
+        sizes = header_sizes([p for s in SPLITS if self.sets[s].paths is not None for p in self.sets[s].paths])
         if len(set(sizes.values())) <= 1:
             return None
         side = int(np.median([min(wh) for wh in sizes.values()]))

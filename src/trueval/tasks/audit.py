@@ -28,6 +28,7 @@ class AuditCrash(UserError):
     """An unexpected exception inside the audit: reported with its own exit code, never 1 (leak)."""
 
     exit_code = EXIT_CRASH
+    title = "the audit crashed"
 
 
 def audit(cfg: DictConfig, record: RunRecord | None) -> float:

@@ -146,7 +146,7 @@ def run_task(task: Callable[[DictConfig, RunRecord | None], float], cfg: DictCon
                     return math.nan
                 from trueval.utils.console import user_error
 
-                user_error(f"{user_exc}\n\nrun directory: {run_dir}", title=type(user_exc).__name__)
+                user_error(f"{user_exc}\n\nrun directory: {run_dir}", title=user_exc.title)
                 sys.exit(user_exc.exit_code)
             if not isinstance(exc, (Exception, KeyboardInterrupt)):
                 raise  # SystemExit and the like: not a failure of the run

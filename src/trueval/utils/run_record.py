@@ -28,6 +28,8 @@ from trueval.core.errors import UserError
 class OutputNotWritten(UserError):
     """A run output could not be written (full disk, read-only or missing directory): exit 2."""
 
+    title = "output not written"
+
     def __init__(self, path: Path | str, error: OSError) -> None:
         reason = error.strerror or str(error)
         super().__init__(f"could not write {path}: {reason}. The run's outputs are incomplete; free space "
