@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
@@ -127,6 +127,13 @@ class Findings:
         return out
 
 
+def with_later_splits(exc: UnreadableImages, later: Sequence[SampleSet]) -> UnreadableImages:
+    """``exc`` and the broken files of the ``later`` splits that are still files (not decoded yet):
+    one message names every file to replace, whichever split failed first."""
+    return exc.with_more([e for ss in later if ss.images is None and ss.paths
+                          for e in unreadable(ss.paths, ss.image_mode)])
+
+
 def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings, cache_dir=None,
                     thorough: bool = False, prints_wanted: bool = False) -> Findings:
     """Every same-source, exact and near relation among the samples of ``splits`` (cached by content).
@@ -177,8 +184,7 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
                 try:
                     found.prints[n] = compute_prints(sets[n], thumbs=settings.near)
                 except UnreadableImages as exc:  # the other splits' broken files in the same message
-                    raise exc.with_more([e for m in names[i + 1:] if sets[m].images is None and sets[m].paths
-                                         for e in unreadable(sets[m].paths, sets[m].image_mode)]) from None
+                    raise with_later_splits(exc, [sets[m] for m in names[i + 1:]]) from None
         rows = None
         if settings.near:
             from trueval.integrity.near_duplicates import SearchRows

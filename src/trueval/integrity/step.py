@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import numpy as np
 
 from trueval.core.allocator import reuse_freed_memory
+from trueval.core.errors import UnreadableImages
 from trueval.core.samples import SampleSet
 from trueval.integrity.cache import GateCache, key_of, split_digest
-from trueval.integrity.gate import Findings, find_duplicates, ordered, report_for
+from trueval.integrity.gate import Findings, find_duplicates, ordered, report_for, with_later_splits
 from trueval.integrity.policy import apply_policy, kept_indices
 from trueval.integrity.report import LeakReport
 from trueval.integrity.settings import IntegritySettings
@@ -102,7 +103,8 @@ def _split_prints(found: Findings, splits: Mapping[str, SampleSet],
     size = settings.fingerprint_size
     cache = GateCache(cache_dir if settings.cache else None)
     read: dict[str, Prints] = {}
-    for name in {src for src, _ in plan.values()}:
+    names = ordered({src for src, _ in plan.values()})
+    for i, name in enumerate(names):
         digest = found.digests.get(name) or (split_digest(splits[name]) if cache.dir is not None else "")
         key = key_of("prints", 4, digest, size)  # 3: thumbnails without black fill; 4: EXIF orientation applied
         p = found.prints.get(name)
@@ -114,7 +116,10 @@ def _split_prints(found: Findings, splits: Mapping[str, SampleSet],
                      hit["contrast"].astype(np.float32), hit["side"].astype(np.int16)) if size
                     else (None, None, None, None)))
                 continue
-            p = compute_prints(splits[name], thumbs=size > 0)
+            try:
+                p = compute_prints(splits[name], thumbs=size > 0)
+            except UnreadableImages as exc:  # with the pixel checks off, nothing decoded the splits before
+                raise with_later_splits(exc, [splits[n] for n in names[i + 1:]]) from None
         read[name] = small = resized(p, size) if size else Prints(p.hashes, None, None, None)
         arrays = {"hashes": small.hashes}
         if size:
