@@ -314,9 +314,12 @@ def _resample(thumbs: np.ndarray, sides: np.ndarray) -> np.ndarray:
 
 def _sharpness(thumbs: np.ndarray) -> np.ndarray:
     """High-pass energy over variance of each thumbnail: lower for a blurred or low-resolution image."""
-    x = torch.from_numpy(np.ascontiguousarray(thumbs, dtype=np.float32))
-    high = x - blur(x, 1.0)
-    return _numpy((high * high).mean((1, 2)) / (x.var((1, 2)) + 1.0))
+    def of(x: torch.Tensor) -> tuple[torch.Tensor]:
+        high = x - blur(x, 1.0)
+        return (high * high).mean((1, 2)) / (x.var((1, 2)) + 1.0),
+
+    # a slice of rows at a time: MNIST's 75,632 pairs near the threshold made 1.5 GB of temporaries at once
+    return _numpy(by_rows(of, torch.from_numpy(np.ascontiguousarray(thumbs, dtype=np.float32)))[0])
 
 
 def _blur_to(thumbs: np.ndarray, sharpness: np.ndarray) -> np.ndarray:
