@@ -56,8 +56,8 @@ def neighbours(views: list[torch.Tensor], base: torch.Tensor, k: int, floor: flo
     view = torch.gather(view, 1, order)
     if v > 1:
         earlier = torch.tril(torch.ones(v * kk, v * kk, dtype=torch.bool, device=device), diagonal=-1)
-        # a slice of queries at a time: all at once, CIFAR-10's (v * kk)^2 comparisons per query were
-        # 400 MB of fresh temporaries
+        # a slice of queries at a time: all at once, the (v * kk)^2 comparisons per query of CIFAR-10's
+        # widest search were hundreds of MB of fresh temporaries
         dup, = by_rows(lambda rows: (((rows[:, :, None] == rows[:, None, :]) & earlier).any(2),), idx)
         sim = torch.where(dup, torch.full_like(sim, -2.0), sim)
         sim, order = torch.sort(sim, dim=1, descending=True)

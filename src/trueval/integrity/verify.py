@@ -352,8 +352,8 @@ class _Level:
         self.smooth = smooth
         # 0/1 planes as given: the full-resolution level's are booleans, made floats a batch at a time
         # (``mask``, ``clear``; a quarter of the memory, 375 MB less on CIFAR-10), the half-resolution
-        # level's floats (held as booleans, converting them in every batch of its 1.4 million
-        # hypotheses cost CIFAR-10's verification 1.4 s, for 47 MB)
+        # level's floats (as booleans they would be converted in every batch of its 1.4 million
+        # hypotheses, to save 47 MB)
         self._unclipped = unclipped
         self._masks = masks.contiguous()
         self.area = masks.sum((1, 2), dtype=torch.float32).clamp(min=1)
