@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 import torch
 
 from trueval.integrity.fingerprints import BLACK, THUMB, border_share
+from trueval.integrity.slices import by_rows
 
 PIXEL_GRID = 8
 BISPECTRUM_RADIUS = 4  # frequencies |k| <= 4 cycles per image
@@ -139,7 +140,13 @@ def box_masks(boxes: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def fill_outside(thumbs: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """Replace the fill border (outside each content box) by the content mean: padding adds no edges."""
+    """Replace the fill border (outside each content box) by the content mean: padding adds no edges.
+    A slice of rows at a time (``by_rows``): its temporaries for every image at once were a quarter
+    of a GB each on CIFAR-10."""
+    return by_rows(lambda x, box: (_filled_outside(x, box),), thumbs, boxes)[0]
+
+
+def _filled_outside(thumbs: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     size = thumbs.shape[-1]
     b = boxes.long()
     trimmed = torch.nonzero((b[:, 0] > 0) | (b[:, 1] < size) | (b[:, 2] > 0) | (b[:, 3] < size))[:, 0]

@@ -353,7 +353,7 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     owner = np.arange(n) if owner is None else np.asarray(owner)
     indexed = owner == np.arange(n)
     pixel, mirrored = pixel_descriptors(thumbs)
-    filled = by_rows(lambda x, box: (fill_outside(x, box),), thumbs, boxes)[0]  # temporaries a slice in size
+    filled = fill_outside(thumbs, boxes)
     # zoomed-in views find a crop of the query; zoomed-out views (border filled) find the image the
     # query is a crop of. Within a split zooming in suffices (both images are queries); across
     # splits only the smaller split queries the larger, so it needs both.

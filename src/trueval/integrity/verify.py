@@ -230,6 +230,12 @@ def _erode_trimmed(boxes: torch.Tensor, size: int) -> torch.Tensor:
                         torch.where(l > 0, l + _EDGE, l), torch.where(r < size, r - _EDGE, r)], 1)
 
 
+def _content_masks(boxes: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """1 where a pixel is compared: inside the content box, eroded where fill was trimmed, and valid."""
+    size = valid.shape[-1]
+    return box_masks(_erode_trimmed(boxes, size), size) * valid
+
+
 def _dark_edges(thumbs: np.ndarray, width: np.ndarray) -> np.ndarray:
     """(N, 4) pixels to leave out at the top, bottom, left and right of each thumbnail: ``width`` on
     the sides whose outermost ``width`` rows (columns) are markedly darker than the ones inside them.
@@ -430,7 +436,7 @@ class Verifier:
             # booleans: a quarter of float32's memory (190 MB less held through CIFAR-10's search), the same 0/1 products
             valid = ~dilate(corners > 0)
             band = lo @ filled @ lo.T - hi @ filled @ hi.T
-            mask = box_masks(_erode_trimmed(box, size), size) * valid
+            mask = _content_masks(box, valid)
             coarse_mask = (torch.nn.functional.avg_pool2d(mask[:, None], 2)[:, 0] > 0.99).float()
             small = torch.nn.functional.avg_pool2d(filled[:, None], 2)[:, 0]  # affine refinement
             return filled, valid, band, coarse_mask, small, _unit_rows(band), _unit_rows(band.flip(-1))
@@ -457,7 +463,7 @@ class Verifier:
 
         def prepared(rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
             x = self.filled[rows]
-            mask = box_masks(_erode_trimmed(self.boxes[rows], x.shape[-1]), x.shape[-1]) * self.valid[rows]
+            mask = _content_masks(self.boxes[rows], self.valid[rows])
             return _band(x), mask > 0.5, blur(x, _LAYOUT_SIGMA), _unclipped(x) > 0.5  # 0/1 planes as booleans
 
         band, mask, smooth, unclipped = by_rows(prepared, ids)
