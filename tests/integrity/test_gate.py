@@ -37,7 +37,8 @@ def test_clean_split_passes() -> None:
     assert not report.has_leak and report.pairs == []
     assert report.within_split_duplicates == 0
     d = report.to_dict()
-    assert set(d) == {"dataset", "splits", "pairs", "within_split_duplicates", "seconds", "policy"}
+    assert set(d) == {"dataset", "splits", "pairs", "within_split_duplicates", "seconds", "policy", "look_alikes"}
+    assert d["look_alikes"] == []
     assert d["splits"] == {"train": 60, "val": 15, "test": 15}
 
 

@@ -27,6 +27,7 @@ def test_defaults_and_omegaconf() -> None:
     ({"exact": "yes"}, "data.integrity.exact"),
     ({"device": "gpu"}, "data.integrity.device"),
     ({"thresholds": {"crop_zoom": 1.1}}, "data.integrity.thresholds.crop_zoom"),  # within max_scale: no deep crop
+    ({"thresholds": {"rival_margin": -0.1}}, "data.integrity.thresholds.rival_margin"),
 ])
 def test_bad_settings_name_the_key(cfg, key) -> None:
     with pytest.raises(UserError) as err:
@@ -46,6 +47,12 @@ def test_digest_tracks_detection_not_policy() -> None:
 def test_device_is_not_part_of_the_cache_key() -> None:
     """The GPU and the CPU find the same pairs: a report cached on one machine serves the other."""
     assert IntegritySettings.from_config({"device": "cpu"}).digest() == IntegritySettings.from_config({}).digest()
+
+
+def test_rival_margin_is_not_part_of_the_cache_key() -> None:
+    """It sorts what was found into pairs and look-alikes after the cache: a cached search serves any margin."""
+    assert (IntegritySettings.from_config({"thresholds": {"rival_margin": 1}}).digest()
+            == IntegritySettings.from_config({}).digest())
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")

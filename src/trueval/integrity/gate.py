@@ -28,7 +28,9 @@ from trueval.core.errors import UnreadableImages
 from trueval.core.samples import SampleSet, unreadable
 from trueval.integrity.cache import GateCache, key_of, split_digest
 from trueval.integrity.console import stage
+from trueval.integrity.graph import components
 from trueval.integrity.report import KIND_ORDER, LeakPair, LeakReport, SampleRef
+from trueval.integrity.rivals import rivals
 from trueval.integrity.settings import IntegritySettings
 
 if TYPE_CHECKING:  # imported where a miss computes them: a cached verdict needs no torch
@@ -276,16 +278,23 @@ def report_for(found: Findings, sets: Mapping[str, SampleSet], members: Mapping[
     a, b, score = found.near_a, found.near_b, found.near_score
     used = (split_at[a] >= 0) & (split_at[b] >= 0) if len(a) else np.zeros(0, bool)
     a, b, score = a[used], b[used], score[used]
+    rival = rivals(a, b, score, split_at, settings.thresholds.rival_margin, list(zip(edges_a, edges_b)))
     edges_a.append(a)
     edges_b.append(b)
-    for x, y, s in zip(*(v[split_at[a] != split_at[b]] for v in (a, b, score))):
+    look_alikes: list[LeakPair] = []
+    for x, y, s, r in zip(*(v[split_at[a] != split_at[b]] for v in (a, b, score, rival))):
         x, y = (x, y) if split_at[x] < split_at[y] else (y, x)
         if (int(x), int(y)) not in known:
-            pairs.append(LeakPair("near", 1.0 - float(s), ref(x), ref(y)))
+            (look_alikes if r else pairs).append(LeakPair("near", 1.0 - float(s), ref(x), ref(y)))
     within = _within_counts(names, split_at, edges_a, edges_b, total)
     order = {n: i for i, n in enumerate(names)}
-    pairs.sort(key=lambda p: (order[p.a.split], order[p.b.split], KIND_ORDER[p.kind], p.b.index, p.a.index))
-    return LeakReport(dataset=dataset, splits={n: len(sets[n]) for n in names}, pairs=pairs,
+
+    def in_order(p: LeakPair):
+        return order[p.a.split], order[p.b.split], KIND_ORDER[p.kind], p.b.index, p.a.index
+
+    pairs.sort(key=in_order)
+    look_alikes.sort(key=in_order)
+    return LeakReport(dataset=dataset, splits={n: len(sets[n]) for n in names}, pairs=pairs, look_alikes=look_alikes,
                       within_split_duplicates=int(sum(within.values())), policy=settings.policy,
                       within_by_split=within, near_threshold=found.threshold,
                       near_threshold_set=settings.thresholds.near, cached=found.cached,
@@ -377,17 +386,3 @@ def _within_counts(names: list[str], split_at: np.ndarray, edges_a: list[np.ndar
     same = split_at[a] == split_at[b]
     label = components(n, [a[same]], [b[same]])
     return {name: int((split_at == i).sum() - len(np.unique(label[split_at == i]))) for i, name in enumerate(names)}
-
-
-def components(n: int, a_parts: list[np.ndarray], b_parts: list[np.ndarray]) -> np.ndarray:
-    """Connected components of an undirected edge list, numbered in order of their first member."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    a = np.concatenate(a_parts).astype(np.int64) if a_parts else np.zeros(0, np.int64)
-    b = np.concatenate(b_parts).astype(np.int64) if b_parts else np.zeros(0, np.int64)
-    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
-    _, first_index, inverse = np.unique(label, return_index=True, return_inverse=True)
-    rank = np.argsort(np.argsort(first_index))
-    return rank[inverse].astype(np.int64)

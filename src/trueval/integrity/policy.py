@@ -40,13 +40,17 @@ def apply_policy(splits: Mapping[str, SampleSet], report: LeakReport, policy: st
         raise UserError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}", key=KEY)
     splits = dict(splits)
     made = {frozenset(p) for p in carved}
-    ours = [p for p in report.pairs if frozenset((p.a.split, p.b.split)) in made]
-    theirs = [p for p in report.pairs if frozenset((p.a.split, p.b.split)) not in made]
+
+    def ours(p) -> bool:
+        return frozenset((p.a.split, p.b.split)) in made
+
+    theirs = [p for p in report.pairs if not ours(p)]
     record: dict[str, Any] = {"policy": policy, "leaky": bool(theirs), "pairs": len(theirs),
                               "summary": report.summary_lines(), "dropped": [], "dropped_count": 0,
                               "carved_dropped": []}
-    if ours:
-        splits, record["carved_dropped"] = _drop(splits, ours)
+    # a look-alike may still be the same photo (``integrity.rivals``): wherever pairs are dropped, so is it
+    if any(ours(p) for p in report.pairs + report.look_alikes):
+        splits, record["carved_dropped"] = _drop(splits, [p for p in report.pairs + report.look_alikes if ours(p)])
     if not theirs:
         return splits, record
     if policy == "fail":
@@ -56,7 +60,7 @@ def apply_policy(splits: Mapping[str, SampleSet], report: LeakReport, policy: st
                         f"{KEY}=warn (train anyway, flagged LEAKY). Pairs: leak_report.json.", key=KEY)
     if policy == "warn":
         return splits, record
-    splits, record["dropped"] = _drop(splits, theirs)
+    splits, record["dropped"] = _drop(splits, theirs + [p for p in report.look_alikes if not ours(p)])
     record["dropped_count"] = len(record["dropped"])
     return splits, record
 

@@ -5,9 +5,13 @@ Schema (fixed; other tools read it):
  "pairs": [{"kind": "source"|"exact"|"near", "distance": float,
             "a": {"split": str, "index": int, "path": str|null},
             "b": {"split": str, "index": int, "path": str|null}}],
- "within_split_duplicates": int, "seconds": float, "policy": str}
+ "within_split_duplicates": int, "seconds": float, "policy": str,
+ "look_alikes": [pairs as above, kind "near"]}
 ``a`` is always in the split listed first (train before val before test); ``distance`` is 0 for
-the same file and for identical pixels, 1 - similarity for a near-duplicate.
+the same file and for identical pixels, 1 - similarity for a near-duplicate. ``look_alikes``: near
+matches of a later split's image that score clearly below its best match in the same earlier split
+and are not linked to it (``integrity.rivals``): not counted as pairs, not a leak on their own, but
+``policy=drop`` removes their train/val side too.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ class LeakReport:
     splits: dict[str, int]
     pairs: list[LeakPair] = field(default_factory=list)
     within_split_duplicates: int = 0
+    # near matches set aside as rival look-alikes of a closer match (``integrity.rivals``)
+    look_alikes: list[LeakPair] = field(default_factory=list)
     seconds: float = 0.0
     policy: str = "fail"
     # per split, how many samples repeat an earlier sample of the same split (not in the JSON schema)
@@ -115,21 +121,32 @@ class LeakReport:
         return {"dataset": self.dataset, "splits": {k: int(v) for k, v in self.splits.items()},
                 "pairs": [p.to_dict() for p in self.pairs],
                 "within_split_duplicates": int(self.within_split_duplicates),
-                "seconds": round(float(self.seconds), 3), "policy": self.policy}
+                "seconds": round(float(self.seconds), 3), "policy": self.policy,
+                "look_alikes": [p.to_dict() for p in self.look_alikes]}
 
     def notes(self) -> list[str]:
+        notes = []
         if (self.near_threshold is not None and self.near_threshold_set is not None
                 and self.near_threshold > self.near_threshold_set + 1e-9):
-            return [f"near-duplicate threshold raised from {self.near_threshold_set:.4f} to {self.near_threshold:.4f}: "
-                    "different images of this dataset look alike at the pixel level, so only closer copies are "
-                    "reported (data.integrity.thresholds.adaptive)"]
-        return []
+            notes.append(f"near-duplicate threshold raised from {self.near_threshold_set:.4f} to "
+                         f"{self.near_threshold:.4f}: different images of this dataset look alike at the pixel "
+                         "level, so only closer copies are reported (data.integrity.thresholds.adaptive)")
+        if self.look_alikes:
+            images = len({(p.b.split, p.b.index) for p in self.look_alikes})
+            notes.append(f"{len(self.look_alikes)} more matches of {images} images, each clearly weaker than that "
+                         "image's best match in the same split and not linked to it, are set aside as look-alikes "
+                         "(not counted; leak_report.json \"look_alikes\"; policy=drop removes them too; "
+                         "data.integrity.thresholds.rival_margin)")
+        return notes
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LeakReport":
-        pairs = [LeakPair(p["kind"], float(p["distance"]), SampleRef(**p["a"]), SampleRef(**p["b"]))
-                 for p in d.get("pairs", [])]
-        return cls(dataset=d.get("dataset", ""), splits=dict(d.get("splits", {})), pairs=pairs,
+        def pairs_of(key: str) -> list[LeakPair]:
+            return [LeakPair(p["kind"], float(p["distance"]), SampleRef(**p["a"]), SampleRef(**p["b"]))
+                    for p in d.get(key, [])]
+
+        return cls(dataset=d.get("dataset", ""), splits=dict(d.get("splits", {})), pairs=pairs_of("pairs"),
+                   look_alikes=pairs_of("look_alikes"),
                    within_split_duplicates=int(d.get("within_split_duplicates", 0)),
                    seconds=float(d.get("seconds", 0.0)), policy=d.get("policy", "fail"),
                    within_by_split=dict(d.get("within_by_split", {})),
