@@ -9,6 +9,7 @@ import pytest
 from synthetic import NEAR, photos
 from trueval.core.samples import SampleSet
 from trueval.integrity import IntegritySettings, apply_policy, content_hashes, run_gate
+from trueval.integrity.policy import kept_indices
 from trueval.core.errors import LeakError
 
 NO_CACHE = IntegritySettings.from_config({"cache": False})
@@ -84,3 +85,16 @@ def test_pairs_between_template_carved_splits_are_always_dropped(leaky) -> None:
     out, record = apply_policy(sets, report, "warn", carved=[("train", "val")])
     assert {(d["split"], d["index"]) for d in record["carved_dropped"]} == {("train", 0), ("train", 1)}
     assert len(out["train"]) == 38 and len(out["val"]) == 12 and record["pairs"] == 2
+
+
+def test_drop_with_carved_leftovers_removes_the_samples_the_pairs_name(leaky) -> None:
+    """Carved leftovers and the other pairs are dropped in one step: the pairs' indices are into the
+    splits as the gate saw them, so a second step on already reduced splits removed the wrong samples."""
+    sets, report = leaky
+    out, record = apply_policy(sets, report, "drop", carved=[("train", "val")])
+    assert {(d["split"], d["index"]) for d in record["carved_dropped"]} == {("train", 0), ("train", 1)}
+    assert {(d["split"], d["index"]) for d in record["dropped"]} == {("train", 2), ("val", 5)}
+    assert content_hashes(out["train"]) == content_hashes(sets["train"].subset(np.arange(3, 40)))
+    assert content_hashes(out["val"]) == content_hashes(sets["val"].subset(np.delete(np.arange(12), 5)))
+    kept = kept_indices({s: len(ss) for s, ss in sets.items()}, record)
+    assert content_hashes(out["train"]) == content_hashes(sets["train"].subset(kept["train"]))

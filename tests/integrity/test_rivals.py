@@ -105,4 +105,5 @@ def test_the_gate_sets_a_rival_aside_and_drop_still_removes_it(monkeypatch, marg
     assert [p.to_dict() for p in again.look_alikes] == [p.to_dict() for p in report.look_alikes]
     kept, record = apply_policy(sets, report, "drop")
     assert {d["index"] for d in record["dropped"] if d["split"] == "train"} == {0, 1, 2, 3, 4, 5}
+    assert {d["index"] for d in record["dropped"] if d.get("look_alike")} == ({1} if set_aside else set())
     assert len(kept["train"]) == 1

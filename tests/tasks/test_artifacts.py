@@ -22,6 +22,7 @@ def test_leaky_flag_only_when_the_copies_stay(tmp_path: Path, policy: str, leaky
                                           "trainer.max_epochs=1", "callbacks=none", "logger=csv"], tmp_path / "run")
     assert m["status"] == "ok", m["error"]
     assert m["integrity"]["cross_split_pairs"] == 1 and m["integrity"]["dropped"] == dropped
+    assert m["integrity"]["look_alikes"] == 0
     assert m["leaky"] is leaky
     assert ("integrity/leaky" in m["metrics"]) is leaky
     assert m["metrics"]["test/samples"] == 3 * 3 + 1  # test is never reduced

@@ -45,24 +45,27 @@ def apply_policy(splits: Mapping[str, SampleSet], report: LeakReport, policy: st
         return frozenset((p.a.split, p.b.split)) in made
 
     theirs = [p for p in report.pairs if not ours(p)]
+    # a look-alike may still be the same photo (``integrity.rivals``): wherever pairs are dropped, so is it
+    carved_pairs = [p for p in report.pairs + report.look_alikes if ours(p)]
     record: dict[str, Any] = {"policy": policy, "leaky": bool(theirs), "pairs": len(theirs),
                               "summary": report.summary_lines(), "dropped": [], "dropped_count": 0,
-                              "carved_dropped": []}
-    # a look-alike may still be the same photo (``integrity.rivals``): wherever pairs are dropped, so is it
-    if any(ours(p) for p in report.pairs + report.look_alikes):
-        splits, record["carved_dropped"] = _drop(splits, [p for p in report.pairs + report.look_alikes if ours(p)])
-    if not theirs:
-        return splits, record
-    if policy == "fail":
+                              "carved_dropped": _victims(splits, carved_pairs)}
+    if theirs and policy == "fail":
         lines = "\n  ".join(_summary(report, theirs))
         raise LeakError(f"the splits of {report.dataset or 'this dataset'} leak into each other:\n  {lines}\n"
                         f"Fix the data, or set {KEY}=drop (remove the copies from the train/val side) or "
                         f"{KEY}=warn (train anyway, flagged LEAKY). Pairs: leak_report.json.", key=KEY)
-    if policy == "warn":
-        return splits, record
-    splits, record["dropped"] = _drop(splits, theirs + [p for p in report.look_alikes if not ours(p)])
-    record["dropped_count"] = len(record["dropped"])
-    return splits, record
+    if theirs and policy == "drop":
+        gone = {(d["split"], d["index"]) for d in record["carved_dropped"]}
+        paired = {(d["split"], d["index"]) for d in _victims(splits, theirs)}
+        record["dropped"] = [d for d in _victims(splits, theirs + [p for p in report.look_alikes if not ours(p)])
+                             if (d["split"], d["index"]) not in gone]
+        for d in record["dropped"]:  # dropped only as a look-alike of a closer match: said so
+            if (d["split"], d["index"]) not in paired:
+                d["look_alike"] = True
+        record["dropped_count"] = len(record["dropped"])
+    # one subset per split, of indices into the splits as the gate saw them (what every pair names)
+    return _without(splits, record["carved_dropped"] + record["dropped"]), record
 
 
 def kept_indices(sizes: Mapping[str, int], record: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -78,8 +81,8 @@ def _summary(report: LeakReport, pairs) -> list[str]:
     return sub.summary_lines()
 
 
-def _drop(splits: dict[str, SampleSet], pairs) -> tuple[dict[str, SampleSet], list[dict[str, Any]]]:
-    """Remove the train/val-side sample of every pair (never a test sample)."""
+def _victims(splits: Mapping[str, SampleSet], pairs) -> list[dict[str, Any]]:
+    """The train/val-side sample of every pair (never a test sample), once each, in split and index order."""
     drop: dict[str, dict[int, dict[str, Any]]] = {}
     for p in pairs:
         victim, partner = (p.a, p.b) if _rank(p.a.split) <= _rank(p.b.split) else (p.b, p.a)
@@ -91,13 +94,18 @@ def _drop(splits: dict[str, SampleSet], pairs) -> tuple[dict[str, SampleSet], li
             entry[victim.index] = {"split": victim.split, "index": victim.index,
                                    "origin": origin[victim.index] if origin else None, "kind": p.kind,
                                    "partner": {"split": partner.split, "index": partner.index}}
-    dropped: list[dict[str, Any]] = []
-    for split, entries in drop.items():
+    return [entries[i] for split in sorted(drop, key=_rank) for entries in (drop[split],) for i in sorted(entries)]
+
+
+def _without(splits: Mapping[str, SampleSet], victims: list[dict[str, Any]]) -> dict[str, SampleSet]:
+    """The splits less the ``victims`` (indices into ``splits``); refuses to empty a split."""
+    splits = dict(splits)
+    for split in {d["split"] for d in victims}:
         ss = splits[split]
-        keep = np.setdiff1d(np.arange(len(ss)), np.fromiter(entries, dtype=np.int64))
+        gone = np.array(sorted({int(d["index"]) for d in victims if d["split"] == split}), np.int64)
+        keep = np.setdiff1d(np.arange(len(ss)), gone)
         if len(keep) == 0:
             raise LeakError(f"policy drop would remove all {len(ss)} {split} samples: every one of them is also "
                             f"in another split. Point {split} at its own data.", key=KEY)
         splits[split] = ss.subset(keep)
-        dropped += [entries[i] for i in sorted(entries)]
-    return splits, dropped
+    return splits

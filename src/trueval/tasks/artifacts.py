@@ -60,6 +60,7 @@ def _integrity_summary(dm: Any) -> dict[str, Any]:
     report = dm.leak_report
     d = report.to_dict()
     return {"policy": d.get("policy"), "cross_split_pairs": len(d.get("pairs", [])),
+            "look_alikes": len(d.get("look_alikes", [])),
             "within_split_duplicates": d.get("within_split_duplicates", 0),
             "dropped": getattr(dm, "policy_record", {}).get("dropped_count", 0)
             if isinstance(getattr(dm, "policy_record", None), dict) else 0,
