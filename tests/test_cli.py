@@ -76,8 +76,11 @@ def test_eval_missing_checkpoint(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "missing.ckpt" in proc.stderr and "Traceback" not in proc.stderr
     assert "bad input: " in proc.stderr and "UserError" not in proc.stderr  # a heading in words, not a class name
-    record = json.loads((only_run_dir(tmp_path / "logs") / "metrics.json").read_text())
+    assert "missing.ckpt" not in proc.stdout  # said once on the console, not also as a log line
+    run_dir = only_run_dir(tmp_path / "logs")
+    record = json.loads((run_dir / "metrics.json").read_text())
     assert record["status"] == "failed" and "missing.ckpt" in record["error"]
+    assert any("missing.ckpt" in log.read_text() for log in run_dir.glob("*.log"))  # and kept in the run's log
 
 
 def test_eval_requires_a_checkpoint(tmp_path: Path) -> None:

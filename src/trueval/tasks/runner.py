@@ -140,12 +140,13 @@ def run_task(task: Callable[[DictConfig, RunRecord | None], float], cfg: DictCon
                 raise SystemExit(128 + signum) from None
             user_exc = exc if isinstance(exc, UserError) else _output_error(exc)
             if user_exc is not None:
-                log.error("%s", user_exc)
                 _record_end(record, history, lambda r: r.fail(user_exc))
-                if is_multirun():
+                if is_multirun():  # a sweep goes on: its log is where the message is read
+                    log.error("%s", user_exc)
                     return math.nan
-                from trueval.utils.console import user_error
+                from trueval.utils.console import log_to_files, user_error
 
+                log_to_files(log, logging.ERROR, str(user_exc))  # the console gets the panel below
                 user_error(f"{user_exc}\n\nrun directory: {run_dir}", title=user_exc.title)
                 sys.exit(user_exc.exit_code)
             if not isinstance(exc, (Exception, KeyboardInterrupt)):

@@ -87,6 +87,18 @@ def user_error(message: str, title: str = "error") -> None:
     err_console.print(Panel(Text(message, overflow="fold"), title=title, border_style="red", expand=False))
 
 
+def log_to_files(logger: logging.Logger, level: int, message: str) -> None:
+    """Log ``message`` to the run's log files only, not to the console: a message the console is
+    about to show in its own form (``user_error``'s panel) was otherwise printed twice there."""
+    record = logger.makeRecord(logger.name, level, "(trueval)", 0, message, None, None)
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if isinstance(handler, logging.FileHandler) and record.levelno >= handler.level:
+                handler.handle(record)
+        current = current.parent if current.propagate else None
+
+
 def is_terminal() -> bool:
     return sys.stdout.isatty()
 
