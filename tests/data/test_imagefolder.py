@@ -228,6 +228,26 @@ def test_empty_class_folder_is_named(tmp_path: Path) -> None:
         dm.setup()
 
 
+def test_files_that_are_not_read_are_counted_aloud(tmp_path: Path, caplog) -> None:
+    """GIFs and other files torchvision's ImageFolder does not read were left out without a word:
+    a researcher's photos neither trained on nor audited. Counted by extension, in one warning."""
+    root = tmp_path / "pool"
+    write_class_tree(root, per_class=6, seed=1)
+    for i, photo in enumerate(sorted((root / "class_0").glob("*.png"))[:2]):
+        Image.open(photo).save(root / "class_0" / f"as_gif_{i}.gif")
+    (root / "class_2" / "notes.txt").write_text("labels checked")
+    dm = ImageFolderDataModule(root=str(root), split=[0.5, 0.25, 0.25], cache_dir=str(tmp_path / "c"))
+    with caplog.at_level("WARNING", logger="trueval"):
+        dm.setup()
+    said = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert len(said) == 1 and "3 files left out" in said[0] and "2 .gif, 1 .txt" in said[0], said
+    (root / "class_gif").mkdir()
+    Image.open(next((root / "class_1").glob("*.png"))).save(root / "class_gif" / "only.gif")
+    again = ImageFolderDataModule(root=str(root), split=[0.5, 0.25, 0.25], cache_dir=str(tmp_path / "c"))
+    with pytest.raises(UserError, match=r"class_gif.*1 \.gif: not read"):
+        again.setup()
+
+
 @pytest.mark.parametrize("split", [[0.5, 0.1, 0.1], [0.8, 0.2], [1.2, -0.1, -0.1]])
 def test_split_must_sum_to_one(split: list[float], tmp_path: Path) -> None:
     with pytest.raises(UserError, match="data.split"):
