@@ -9,8 +9,9 @@ against other bomber photos on plain skies (0.90-0.96 against its source's 0.99-
 ratio test of keypoint matching (keep a match only when no unrelated match is clearly better),
 applied to whole images.
 
-A rival is not always a different photo: on all of CIFAR-10, 9 of the 10 rivals are the same photo
-held twice in train, twice not linked by the search. So rivals are kept apart, not thrown away:
+A rival is not always a different photo: on all of CIFAR-10, by eye, 7 of the 8 are the same photo
+as their test image, held twice in train without the search linking the two train copies. So
+rivals are kept apart, not thrown away:
 the report lists them as look-alikes, outside the pairs it counts, and ``policy=drop`` removes their
 train/val side as well (a training image too many dropped costs little; a copy kept would leak).
 The rule never touches an image's best match, so no image that is a copy stops being reported.
