@@ -94,7 +94,10 @@ def _victims(splits: Mapping[str, SampleSet], pairs) -> list[dict[str, Any]]:
             entry[victim.index] = {"split": victim.split, "index": victim.index,
                                    "origin": origin[victim.index] if origin else None, "kind": p.kind,
                                    "partner": {"split": partner.split, "index": partner.index}}
-    return [entries[i] for split in sorted(drop, key=_rank) for entries in (drop[split],) for i in sorted(entries)]
+    victims: list[dict[str, Any]] = []
+    for split in sorted(drop, key=_rank):
+        victims += [drop[split][i] for i in sorted(drop[split])]
+    return victims
 
 
 def _without(splits: Mapping[str, SampleSet], victims: list[dict[str, Any]]) -> dict[str, SampleSet]:
