@@ -11,7 +11,7 @@ from tests.integrity.synthetic import photos
 from trueval.core.samples import SampleSet
 from trueval.integrity import IntegritySettings
 from trueval.integrity import near_duplicates
-from trueval.integrity.gate import run_gate
+from trueval.integrity.gate import components, run_gate
 from trueval.integrity.policy import apply_policy
 from trueval.integrity.report import LeakReport
 from trueval.integrity.rivals import rivals
@@ -20,9 +20,15 @@ TRAIN, TEST = 0, 1
 
 
 def _keep(pairs, groups, margin=0.03, links=()):
+    """``links``: identical images (or one file) named in two places; clustered as the gate's report does."""
     a, b, s = (np.array(x) for x in zip(*pairs))
-    links = [(np.array([x]), np.array([y])) for x, y in links]
-    return (~rivals(a, b, s.astype(np.float32), np.array(groups), margin, links)).tolist()
+    groups = np.array(groups)
+    la, lb = (np.array(x, np.int64) for x in zip(*links)) if links else (np.zeros(0, np.int64),) * 2
+    ea, eb = np.r_[la, a], np.r_[lb, b]
+    inside = groups[ea] == groups[eb]
+    cluster = components(len(groups), [ea[inside]], [eb[inside]])
+    across = groups[la] != groups[lb]
+    return (~rivals(a, b, s.astype(np.float32), groups, cluster, margin, (la[across], lb[across]))).tolist()
 
 
 def test_a_clearly_weaker_unrelated_match_is_dropped() -> None:

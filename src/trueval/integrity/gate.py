@@ -28,7 +28,6 @@ from trueval.core.errors import UnreadableImages
 from trueval.core.samples import SampleSet, unreadable
 from trueval.integrity.cache import GateCache, key_of, split_digest
 from trueval.integrity.console import stage
-from trueval.integrity.graph import components
 from trueval.integrity.report import KIND_ORDER, LeakPair, LeakReport, SampleRef
 from trueval.integrity.rivals import rivals
 from trueval.integrity.settings import IntegritySettings
@@ -278,15 +277,20 @@ def report_for(found: Findings, sets: Mapping[str, SampleSet], members: Mapping[
     a, b, score = found.near_a, found.near_b, found.near_score
     used = (split_at[a] >= 0) & (split_at[b] >= 0) if len(a) else np.zeros(0, bool)
     a, b, score = a[used], b[used], score[used]
-    rival = rivals(a, b, score, split_at, settings.thresholds.rival_margin, list(zip(edges_a, edges_b)))
-    edges_a.append(a)
-    edges_b.append(b)
+    # one clustering of the copies within each split (shared file, identical pixels, near pairs): the
+    # within-split counts and the look-alike rule both read it
+    ga, gb = (np.concatenate(e).astype(np.int64) if e else np.zeros(0, np.int64) for e in (edges_a, edges_b))
+    ea, eb = np.r_[ga, a], np.r_[gb, b]
+    inside = split_at[ea] == split_at[eb]
+    cluster = components(total, [ea[inside]], [eb[inside]])
+    across = split_at[ga] != split_at[gb]
+    rival = rivals(a, b, score, split_at, cluster, settings.thresholds.rival_margin, (ga[across], gb[across]))
     look_alikes: list[LeakPair] = []
     for x, y, s, r in zip(*(v[split_at[a] != split_at[b]] for v in (a, b, score, rival))):
         x, y = (x, y) if split_at[x] < split_at[y] else (y, x)
         if (int(x), int(y)) not in known:
             (look_alikes if r else pairs).append(LeakPair("near", 1.0 - float(s), ref(x), ref(y)))
-    within = _within_counts(names, split_at, edges_a, edges_b, total)
+    within = _within_counts(names, split_at, cluster)
     order = {n: i for i, n in enumerate(names)}
 
     def in_order(p: LeakPair):
@@ -378,11 +382,20 @@ def _group_pairs(kind: str, members: np.ndarray, split_at: np.ndarray, ref, know
     return out
 
 
-def _within_counts(names: list[str], split_at: np.ndarray, edges_a: list[np.ndarray], edges_b: list[np.ndarray],
-                   n: int) -> dict[str, int]:
+def _within_counts(names: list[str], split_at: np.ndarray, cluster: np.ndarray) -> dict[str, int]:
     """Per split: samples that repeat an earlier sample of the same split (size minus duplicate clusters)."""
-    a = np.concatenate(edges_a).astype(np.int64) if edges_a else np.zeros(0, np.int64)
-    b = np.concatenate(edges_b).astype(np.int64) if edges_b else np.zeros(0, np.int64)
-    same = split_at[a] == split_at[b]
-    label = components(n, [a[same]], [b[same]])
-    return {name: int((split_at == i).sum() - len(np.unique(label[split_at == i]))) for i, name in enumerate(names)}
+    return {name: int((split_at == i).sum() - len(np.unique(cluster[split_at == i]))) for i, name in enumerate(names)}
+
+
+def components(n: int, a_parts: list[np.ndarray], b_parts: list[np.ndarray]) -> np.ndarray:
+    """Connected components of an undirected edge list, numbered in order of their first member."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    a = np.concatenate(a_parts).astype(np.int64) if a_parts else np.zeros(0, np.int64)
+    b = np.concatenate(b_parts).astype(np.int64) if b_parts else np.zeros(0, np.int64)
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    _, first_index, inverse = np.unique(label, return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first_index))
+    return rank[inverse].astype(np.int64)

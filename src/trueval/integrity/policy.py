@@ -56,13 +56,14 @@ def apply_policy(splits: Mapping[str, SampleSet], report: LeakReport, policy: st
                         f"Fix the data, or set {KEY}=drop (remove the copies from the train/val side) or "
                         f"{KEY}=warn (train anyway, flagged LEAKY). Pairs: leak_report.json.", key=KEY)
     if theirs and policy == "drop":
+        paired = _victims(splits, theirs)
+        seen = {(d["split"], d["index"]) for d in record["carved_dropped"] + paired}
+        # dropped only as a look-alike of a closer match: said so
+        alike = [dict(d, look_alike=True) for d in _victims(splits, [p for p in report.look_alikes if not ours(p)])
+                 if (d["split"], d["index"]) not in seen]
         gone = {(d["split"], d["index"]) for d in record["carved_dropped"]}
-        paired = {(d["split"], d["index"]) for d in _victims(splits, theirs)}
-        record["dropped"] = [d for d in _victims(splits, theirs + [p for p in report.look_alikes if not ours(p)])
-                             if (d["split"], d["index"]) not in gone]
-        for d in record["dropped"]:  # dropped only as a look-alike of a closer match: said so
-            if (d["split"], d["index"]) not in paired:
-                d["look_alike"] = True
+        record["dropped"] = sorted([d for d in paired if (d["split"], d["index"]) not in gone] + alike,
+                                   key=lambda d: (_rank(d["split"]), d["index"]))
         record["dropped_count"] = len(record["dropped"])
     # one subset per split, of indices into the splits as the gate saw them (what every pair names)
     return _without(splits, record["carved_dropped"] + record["dropped"]), record

@@ -18,39 +18,26 @@ The rule never touches an image's best match, so no image that is a copy stops b
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from trueval.integrity.graph import components
 
-
-def rivals(a: np.ndarray, b: np.ndarray, score: np.ndarray, split_of: np.ndarray, margin: float,
-           links: Sequence[tuple[np.ndarray, np.ndarray]] = ()) -> np.ndarray:
+def rivals(a: np.ndarray, b: np.ndarray, score: np.ndarray, split_of: np.ndarray, cluster: np.ndarray,
+           margin: float, identical: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2) -> np.ndarray:
     """Which of the pairs ``a``-``b`` (similarity ``score``) are rivals (a boolean mask).
 
     ``split_of``: split rank per sample (train 0, val 1, test 2; -1 for a sample not in use).
-    A pair across splits is a rival when its later-split side has another partner in the same
-    earlier split that scores more than ``margin`` higher and is not linked to this one: linked
-    means one cluster of that split, through the pairs within it here and the ``links`` (edge
-    lists of identical images and shared files) within it; a link across splits is a match of
-    score 1. Pairs within a split are never rivals.
+    ``cluster``: per sample, its cluster of copies within its own split (linked by the pairs found
+    there, identical pixels or the same file). ``identical``: pairs of samples across splits that
+    are the same file or identical pixels: matches of score 1. A pair across splits is a rival when
+    its later-split side has another match in the same earlier split, in another cluster there,
+    that scores more than ``margin`` higher. Pairs within a split are never rivals.
     """
     rival = np.zeros(len(a), bool)
-    if len(a) == 0 or margin >= 1.0:
+    cross = np.flatnonzero(split_of[a] != split_of[b])
+    if len(cross) == 0 or margin >= 1.0:
         return rival
-    la = np.concatenate([np.asarray(x, np.int64) for x, _ in links] or [np.zeros(0, np.int64)])
-    lb = np.concatenate([np.asarray(y, np.int64) for _, y in links] or [np.zeros(0, np.int64)])
-    inside = split_of[la] == split_of[lb]
-    same = split_of[a] == split_of[b]
-    cross = np.flatnonzero(~same)
-    if len(cross) == 0:
-        return rival
-    cluster = components(len(split_of), [a[same], la[inside]], [b[same], lb[inside]])
-    # an identical image or the same file in an earlier split is a match of score 1 (never a rival)
-    pa = np.r_[a[cross], la[~inside]]
-    pb = np.r_[b[cross], lb[~inside]]
-    s = np.r_[score[cross].astype(np.float64), np.ones(int((~inside).sum()))]
+    pa, pb = np.r_[a[cross], identical[0]], np.r_[b[cross], identical[1]]
+    s = np.r_[score[cross].astype(np.float64), np.ones(len(identical[0]))]
     later_is_b = split_of[pb] > split_of[pa]
     copy = np.where(later_is_b, pb, pa)
     match = np.where(later_is_b, pa, pb)
