@@ -21,10 +21,11 @@ _SLOT_BLOCK = 4096  # query slots compared with a cell at once (8 MB of similari
 _CELL = 512  # base vectors per cell (torch.topk is ~5x slower per element on rows narrower than ~500)
 
 
-def neighbours(views: list[torch.Tensor], base: torch.Tensor, k: int, floor: float,
+def neighbours(views: list[torch.Tensor] | torch.Tensor, base: torch.Tensor, k: int, floor: float,
                self_index: np.ndarray | None = None, probes: int = 6,
                scan: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The ``k`` most similar base rows of every query, over its views (unit rows, one tensor per view).
+    """The ``k`` most similar base rows of every query, over its views (unit rows, one tensor per view,
+    or one (views, n, D) tensor).
 
     ``probes``: cells searched per query row when the inverted file is used (recall against time);
     at least ``scan`` of all cells.
@@ -36,7 +37,8 @@ def neighbours(views: list[torch.Tensor], base: torch.Tensor, k: int, floor: flo
     n, v = len(views[0]), len(views)
     if n == 0 or len(base) == 0:
         return (np.full((n, k), -1, np.int64), np.full((n, k), -2.0, np.float32), np.zeros((n, k), np.int64))
-    queries = torch.cat(views)
+    # views stacked in one (v, n, D) tensor are searched as they are (``torch.cat`` would copy them)
+    queries = views.flatten(0, 1) if isinstance(views, torch.Tensor) else torch.cat(views)
     device = queries.device
     exclude = (torch.full((n,), -1, dtype=torch.long, device=device) if self_index is None
                else torch.as_tensor(self_index, device=device).long())

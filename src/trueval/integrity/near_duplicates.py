@@ -48,6 +48,7 @@ _LEVEL_SAMPLE = 800
 _ALL_ZOOMS_TOP = 2  # candidates per query in another split verified at every zoom
 _CROP_K = 2  # candidates per sample (best over its anchors) for deep crops
 _CROP_ANCHORS = ((0, 0), (-1, -1), (-1, 1), (1, -1), (1, 1), (-1, 0), (1, 0), (0, -1), (0, 1))
+_DEEP_FLIP_MARGIN = 0.1  # grid similarity gap under which a deep-crop candidate is verified both ways round
 _CROP_FLOOR = 0.45  # a deep crop and its original zoomed about the right anchor: 0.6-0.99 on the suites
 _CROSS_SCAN = 0.15  # share of the index cells searched for candidates in another split
 
@@ -400,7 +401,7 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
         rows_a.append(this), rows_b.append(other), flips.append(flip), scales.append(scale), search.append(aligned)
 
     every_zoom = sorted(spectra)
-    deep: torch.Tensor | None = None  # every sample zoomed in by crop_zoom about each anchor, made when needed
+    deep: dict = {}  # per split, its samples zoomed in by crop_zoom about each anchor, made when needed
     for g, size in zip(names, sizes):
         members = np.flatnonzero((groups == g) & indexed)
         # a leak between splits is what the gate refuses: smaller splits search g more thoroughly
@@ -455,26 +456,20 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
                 top = np.flatnonzero(j < _ALL_ZOOMS_TOP)
                 for zz in every_zoom:
                     add(this[top], other[top], by_spectrum[top], np.full(len(top), 1.0 / zz), np.ones(len(top), bool))
-        others = np.flatnonzero((groups != g) & indexed)
-        if crop_zoom and len(others):
+        if crop_zoom and len(names) > 1:
             # crops deeper than the zoom searched (``thresholds.crop_zoom``): the other splits' samples
             # zoomed in about the centre, each corner and each edge's midpoint, against this split. A
             # copy keeping 70 % of each side ranked first at one of these nine anchors for each of an
             # airplane suite's 16; with the centre and corners alone the ten suites missed 14 of their 160
             # such copies, most never proposed (1 with all nine; four corners alone lost half on two suites)
-            if deep is None:  # every sample's, once (each is searched for in every other split)
-                rows = torch.as_tensor(np.flatnonzero(indexed), device=thumbs.device)
-                deep = torch.zeros(len(_CROP_ANCHORS), n, spectra[1.0].shape[1], device=thumbs.device)
-                for v, anchor in enumerate(_CROP_ANCHORS):
-                    deep[v, rows] = bispectrum_descriptors(filled[rows], project=[project],
-                                                           prepare=partial(zoom, scale=crop_zoom, anchor=anchor))
-            tq = torch.as_tensor(others, device=thumbs.device)
-            idx, _, _ = neighbours(list(deep[:, tq]), spectra[1.0][members], _CROP_K, _CROP_FLOOR, None,
-                                   probes=2)
+            others, views = _deep_views(deep, names[names != g], groups, indexed, filled, project, crop_zoom)
+            idx, _, view = neighbours(views, spectra[1.0][members], _CROP_K, _CROP_FLOOR, None, probes=2)
             q, j = np.nonzero(idx >= 0)
             this, other = others[q], members[idx[q, j]]
-            for flipped in (False, True):
-                add(this, other, np.full(len(q), flipped), np.full(len(q), 1.0 / crop_zoom), np.ones(len(q), bool))
+            flip, both = _deep_orientation(filled, this, other, view[q, j], pixel, mirrored, crop_zoom)
+            zoomed = np.full(len(q), 1.0 / crop_zoom)
+            add(this, other, flip, zoomed, np.ones(len(q), bool))
+            add(this[both], other[both], ~flip[both], zoomed[both], np.ones(int(both.sum()), bool))
     a, b = np.concatenate(rows_a), np.concatenate(rows_b)
     flip, scale, aligned = np.concatenate(flips), np.concatenate(scales), np.concatenate(search)
     # query a zoomed by z looks like b, so b magnified by 1/z looks like a; swapping the pair inverts the zoom
@@ -484,6 +479,42 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     key = [a, b, flip.astype(np.int64), np.round(np.log(scale) * 1e4).astype(np.int64), aligned.astype(np.int64)]
     uniq = _first_of_each(key)
     return a[uniq], b[uniq], flip[uniq], scale[uniq], aligned[uniq]
+
+
+def _deep_views(cache: dict, splits: np.ndarray, groups: np.ndarray, indexed: np.ndarray, filled: torch.Tensor,
+                project: "Whitener", crop_zoom: float) -> tuple[np.ndarray, torch.Tensor]:
+    """The samples of ``splits`` (rows) and their descriptors zoomed in by ``crop_zoom`` about each of
+    ``_CROP_ANCHORS`` as one (anchors, samples, D) tensor; each split's made once (``cache``) and its
+    images gathered once for all anchors (gathered per anchor, and the views then copied into one
+    array and out of it again, the deep search cost the 2-core machine 3 s more on CIFAR-10)."""
+    rows, parts = [], []
+    for h in splits:
+        if h not in cache:
+            mine = np.flatnonzero((groups == h) & indexed)
+            images = filled[torch.as_tensor(mine, device=filled.device)]
+            cache[h] = mine, torch.stack([bispectrum_descriptors(images, project=[project], prepare=partial(
+                zoom, scale=crop_zoom, anchor=anchor)) for anchor in _CROP_ANCHORS])
+        rows.append(cache[h][0])
+        parts.append(cache[h][1])
+    return np.concatenate(rows), parts[0] if len(parts) == 1 else torch.cat(parts, 1)
+
+
+def _deep_orientation(filled: torch.Tensor, this: np.ndarray, other: np.ndarray, view: np.ndarray,
+                      pixel: torch.Tensor, mirrored: torch.Tensor, crop_zoom: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per deep-crop candidate (``this`` zoomed about anchor ``view`` looked like ``other``): whether it
+    looks like ``other`` mirrored, by the 8 x 8 grid of that zoomed view, and whether the grid cannot
+    tell (within ``_DEEP_FLIP_MARGIN``: both orientations are then verified). The bispectrum the
+    candidates came from is mirror-symmetric; verifying both orientations of every candidate was
+    half the deep search's verification."""
+    flip, both = np.zeros(len(this), bool), np.zeros(len(this), bool)
+    for v in np.unique(view):
+        at = np.flatnonzero(view == v)
+        ta = torch.as_tensor(this[at], device=filled.device)
+        tb = torch.as_tensor(other[at], device=filled.device)
+        grid, _ = pixel_descriptors(zoom(filled[ta], crop_zoom, _CROP_ANCHORS[int(v)]))
+        gap = ((grid * mirrored[tb]).sum(1) - (grid * pixel[tb]).sum(1)).cpu().numpy()
+        flip[at], both[at] = gap > 0, np.abs(gap) < _DEEP_FLIP_MARGIN
+    return flip, both
 
 
 def _zoom_anchors(boxes: torch.Tensor, owner: np.ndarray, size: int) -> np.ndarray:

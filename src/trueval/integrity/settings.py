@@ -79,7 +79,7 @@ class Thresholds:
     max_scale: float = 1.2
     candidates: int = 6
     min_contrast: float = 2.0
-    crop_zoom: float = 0.0
+    crop_zoom: float = 1.43
     rival_margin: float = 0.03
     adaptive: bool = True
     refine: bool = True
@@ -165,7 +165,7 @@ class IntegritySettings:
 
 
 # bump when the detector changes so that cached reports of an older detector are not reused
-ALGORITHM_VERSION = 15  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
+ALGORITHM_VERSION = 16  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
 # 4: letterboxed images also searched by their content alone; 5: pairs of different resolutions matched;
 # 6: pairs of different sharpness matched (the sharper one blurred); 7: close pairs of colour images
 # scored again on value thumbnails (hue rotations); 8: images with black fill on one side of an axis
@@ -181,7 +181,9 @@ ALGORITHM_VERSION = 15  # 2: layout check in the verification; 3: affine refinem
 # and the same photo saved upright are one image); 14: an image moved back against a shift's fill along
 # one axis is also moved back along the other against a fill of one pixel (a diagonal shift, then cropped);
 # 15: the opt-in deep-crop search (thresholds.crop_zoom) zooms about the edges' midpoints too and scores
-# its hypotheses in the crop's frame (with it off, the default, every pair and score is version 14's).
+# its hypotheses in the crop's frame (with it off, the default, every pair and score is version 14's);
+# 16: the deep-crop search is on by default (crop_zoom 1.43) and verifies a candidate one way round
+# when the 8 x 8 grid of its zoomed view tells which (with it off, every pair and score is version 14's)
 # Not a version: the report's look-alikes (thresholds.rival_margin) are sorted out of what was found,
 # on every run, after the cache
 
