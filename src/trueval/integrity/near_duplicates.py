@@ -487,7 +487,8 @@ def _normalised(parts: list[Hypotheses]) -> Hypotheses:
 
 
 def _deep_proposals(thumbs: torch.Tensor, boxes: torch.Tensor, project: "Whitener", base: torch.Tensor,
-                    pixel: torch.Tensor, mirrored: torch.Tensor, groups: np.ndarray, indexed: np.ndarray, crop_zoom: float) -> Hypotheses:
+                    pixel: torch.Tensor, mirrored: torch.Tensor, groups: np.ndarray, indexed: np.ndarray,
+                    crop_zoom: float) -> Hypotheses:
     """Crops deeper than the zoom searched (``thresholds.crop_zoom``): the other splits' samples zoomed
     in about the centre, each corner and each edge's midpoint, against each split (``base``: the
     samples' unzoomed bispectrum descriptors). A copy keeping 70 % of each side ranked first at one
@@ -535,13 +536,14 @@ def _deep_views(cache: dict, splits: np.ndarray, groups: np.ndarray, indexed: np
     return np.concatenate(rows), parts[0] if len(parts) == 1 else torch.cat(parts, 1)
 
 
-def _deep_orientation(thumbs: torch.Tensor, boxes: torch.Tensor, this: np.ndarray, other: np.ndarray, view: np.ndarray,
-                      pixel: torch.Tensor, mirrored: torch.Tensor, crop_zoom: float) -> tuple[np.ndarray, np.ndarray]:
+def _deep_orientation(thumbs: torch.Tensor, boxes: torch.Tensor, this: np.ndarray, other: np.ndarray,
+                      view: np.ndarray, pixel: torch.Tensor, mirrored: torch.Tensor,
+                      crop_zoom: float) -> tuple[np.ndarray, np.ndarray]:
     """Per deep-crop candidate (``this`` zoomed about anchor ``view`` looked like ``other``): whether it
     looks like ``other`` mirrored, by the 8 x 8 grid of that zoomed view, and whether the grid cannot
     tell (within ``_DEEP_FLIP_MARGIN``: both orientations are then verified). The bispectrum the
-    candidates came from is mirror-symmetric; verifying both orientations of every candidate was
-    half the deep search's verification."""
+    candidates came from is mirror-symmetric; with both orientations of every candidate verified,
+    CIFAR-10 had 240,000 deep hypotheses, 173,000 with this (the same pairs)."""
     flip, both = np.zeros(len(this), bool), np.zeros(len(this), bool)
     for v in np.unique(view):
         at = np.flatnonzero(view == v)

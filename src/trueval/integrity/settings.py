@@ -59,9 +59,9 @@ class Thresholds:
         hypotheses verified in the crop's frame (1.43, the default: a copy keeping 70 % of each side).
         On the benchmark suites it finds 0.99 (tuning) and 1.00 (held out) of the crops keeping 70 %
         (0.04 and 0 without it), with no more false pairs there; on CIFAR-10 it reports 48 more pairs,
-        by eye 42 the same photo. Its cost: about 9 s of the 2-core machine's cold CIFAR-10 audit
-        (README, "How long it takes"), under a second on an H200. Not made where the threshold was
-        raised to 0.999 or more (MNIST), which no such crop reaches.
+        by eye 42 the same photo. Its cost: about 11 s of the 2-core machine's cold CIFAR-10 audit
+        (67.6 s against 56.0 s; README, "How long it takes"), under a second on an H200. Not made
+        where the threshold was raised to 0.999 or more (MNIST), which no such crop reaches.
     rival_margin: a val/test image's near match in an earlier split is set aside as a look-alike,
         outside the pairs counted, when another match there, not linked to it, scores more than this
         much higher (``integrity.rivals``; 1: count every match). Measured on the benchmark suites
