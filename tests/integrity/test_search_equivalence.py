@@ -198,3 +198,95 @@ def test_neighbours_over_several_views_merge_them_alike_in_slices(monkeypatch) -
     sliced = ann.neighbours(views, base, 4, 0.0)
     assert all(np.array_equal(w, s) for w, s in zip(whole, sliced))
     assert (whole[0][:, :, None] == whole[0][:, None, :]).sum() == whole[0].size  # no row twice per query
+
+
+def test_first_of_each_packs_the_columns_or_falls_back_to_the_lexsort() -> None:
+    rng = np.random.default_rng(3)
+    for high in (5, 2**40):  # packed into one integer / too wide to pack
+        columns = [rng.integers(-high, high, 2000), rng.integers(0, 3, 2000), rng.integers(0, high, 2000) % 7]
+        _, expected = np.unique(np.stack(columns, 1), axis=0, return_index=True)
+        assert np.array_equal(_first_of_each(columns), expected)
+
+
+def test_axis_matrices_built_as_tents_are_the_scattered_bilinear_weights() -> None:
+    from trueval.integrity import verify
+
+    gen = torch.Generator().manual_seed(4)
+    scale = 0.6 + torch.rand(500, generator=gen)
+    shift = 6 * torch.randn(500, generator=gen)
+    flip = torch.rand(500, generator=gen) > 0.5
+    for size in (8, 16):
+        m, valid = verify._axis_matrices(scale, shift, flip, size)
+        src = (torch.arange(size) + 0.5 - size / 2 - shift[:, None]) / scale[:, None] + size / 2 - 0.5
+        src = torch.where(flip[:, None], (size - 1) - src, src)
+        s = src.clamp(0, size - 1)
+        lo, frac = s.floor(), s - s.floor()
+        expected = torch.zeros(500, size, size)
+        expected.scatter_add_(2, lo.long()[:, :, None], (1 - frac)[:, :, None])
+        expected.scatter_add_(2, (lo + 1).clamp(max=size - 1).long()[:, :, None], frac[:, :, None])
+        assert torch.equal(m, expected)
+        assert torch.equal(valid, (src >= -0.5) & (src <= size - 0.5))
+
+
+def test_unclipped_by_dilation_is_the_max_pool_of_the_clipped_pixels() -> None:
+    from trueval.integrity import verify
+
+    gen = torch.Generator().manual_seed(5)
+    x = torch.rand(40, 16, 16, generator=gen) * 300 - 20  # clipped low and high, and clear
+    clipped = ((x <= verify._CLIP[0]) | (x >= verify._CLIP[1])).float()[:, None]
+    span = 2 * verify._CLIP_REACH + 1
+    expected = 1.0 - torch.nn.functional.max_pool2d(clipped, span, 1, verify._CLIP_REACH)[:, 0]
+    assert torch.equal(verify._unclipped(x), expected)
+
+
+def _centred_refine(pyramid, mask_a, mask_b, theta, steps, margin):
+    """The refinement's Gauss-Newton steps written plainly: the centred, normalised Jacobian held whole."""
+    n, h, w = mask_a.shape
+    ys = (torch.arange(h, dtype=torch.float32) + 0.5) * (2.0 / h) - 1.0
+    xs = (torch.arange(w, dtype=torch.float32) + 0.5) * (2.0 / w) - 1.0
+    uy, ux = ys[:, None].expand(h, w), xs[None, :].expand(h, w)
+    theta = theta.clone()
+    for ia, ib in pyramid:
+        for _ in range(steps):
+            (bw, mb), inside = align.warp_stacks([ib, mask_b], theta, margin)
+            m = mask_a * inside.float() * (mb > 0.99).float()
+            count = m.sum((1, 2), keepdim=True).clamp(min=1.0)
+            an, _ = align._normalise(ia, m, count)
+            bn, std = align._normalise(bw, m, count)
+            gx, gy = align._gradients(bw)
+            jac = torch.stack([gx * ux + gy * uy, gy * ux - gx * uy, gx * ux - gy * uy, gx, gy], 1)
+            jmean = (jac * m[:, None]).sum((2, 3), keepdim=True) / count[:, None]
+            jn = ((jac - jmean) * m[:, None] / std[:, None]).reshape(n, 5, -1)
+            r = (an - bn).reshape(n, 1, -1)
+            hess = jn @ jn.transpose(1, 2)
+            grad = (jn * r).sum(2)
+            hess = hess + align._DAMPING * hess.diagonal(dim1=1, dim2=2).mean(1).clamp(min=1e-6)[:, None, None] * torch.eye(5)
+            delta = torch.nan_to_num(torch.linalg.solve(hess, grad[:, :, None])[:, :, 0]).clamp(-0.2, 0.2)
+            step = torch.zeros(n, 3, 3)
+            step[:, 0, 0], step[:, 0, 1], step[:, 1, 0] = 1 + delta[:, 0] + delta[:, 2], -delta[:, 1], delta[:, 1]
+            step[:, 1, 1], step[:, 0, 2], step[:, 1, 2], step[:, 2, 2] = 1 + delta[:, 0] - delta[:, 2], delta[:, 3], delta[:, 4], 1
+            theta = theta @ step
+    return theta
+
+
+def test_refinement_by_summed_normal_equations_fits_the_maps_the_centred_jacobian_fits() -> None:
+    """``align.refine`` sums the normal equations (two batched products) instead of holding the centred
+    Jacobian: the same fit up to float rounding, for rotated, zoomed and shifted copies and for pairs
+    of different images."""
+    from trueval.integrity.verify import blur
+
+    gen = torch.Generator().manual_seed(6)
+    base = blur(torch.rand(48, 16, 16, generator=gen) * 255, 1.0)
+    angle = torch.linspace(-0.15, 0.15, 48)
+    warp = torch.stack([torch.stack([torch.cos(angle) * 1.05, -torch.sin(angle), 0.05 * torch.ones(48)], 1),
+                        torch.stack([torch.sin(angle), torch.cos(angle) * 1.05, -0.04 * torch.ones(48)], 1)], 1)
+    (copies,), _ = align.warp_stacks([base], warp)
+    other = torch.roll(base, 7, 0)  # each image against a different one
+    mask = torch.ones(48, 16, 16)
+    start = torch.eye(2, 3).expand(48, 2, 3).clone()
+    for b in (copies, other):
+        pyramid = [(blur(base, s), blur(b, s)) for s in (1.0, 0.5)]
+        fitted = align.refine(pyramid, mask, mask, start, steps=4, margin=1.25)
+        plain = _centred_refine(pyramid, mask, mask, start, steps=4, margin=1.25)
+        assert torch.allclose(fitted, plain, atol=2e-3), (fitted - plain).abs().max()
+    assert (fitted - start).abs().max() > 0.01  # the fit moved

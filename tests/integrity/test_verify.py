@@ -151,3 +151,53 @@ def test_scores_do_not_depend_on_how_many_rows_are_scored_at_once(monkeypatch) -
     whole = scores(None)
     assert all(scored.get(stage, 0) > 0 for stage in ("refined_scores", "_colour_scores", "_matched_scores")), scored
     np.testing.assert_allclose(scores(3), whole, rtol=0, atol=1e-5)
+
+
+def test_the_refinement_stops_hopeless_rows_early_and_scores_the_others_as_without_the_stop(monkeypatch) -> None:
+    """Rows whose correlation after the first step is far below ``near`` stop refining; a step depends
+    on the map alone, so every row that goes on ends where it would have: its score is unchanged,
+    and rotated copies are still verified."""
+    from synthetic import photos
+
+    from trueval.integrity import verify
+
+    base = photos(8, seed=11)
+    copies = [np.asarray(Image.fromarray(x).rotate(angle, resample=Image.BICUBIC))
+              for x, angle in zip(base, (3, -4, 5, -6, 7, -8, 9, -9))]
+    images = np.concatenate([base, np.stack(copies)])
+    prints = compute_prints(SampleSet("x", np.zeros(len(images), np.int64), images=images, sources=["gen"],
+                                      name="gen"))
+    a = np.repeat(np.arange(8, 16), 8)  # every copy against every photo: its original and seven others
+    b = np.tile(np.arange(8), 8)
+    n = len(a)
+    coarse: list[np.ndarray] = []
+    steps: list[int] = []  # rows in each call of the Gauss-Newton steps
+    step, fit = Verifier._refined_coarse, verify.align.refine
+
+    def spy(self, *args, **kwargs):
+        out = step(self, *args, **kwargs)
+        coarse.append(out[0])
+        return out
+
+    def counted(pyramid, mask_a, *args, **kwargs):
+        steps.append(len(mask_a))
+        return fit(pyramid, mask_a, *args, **kwargs)
+
+    monkeypatch.setattr(Verifier, "_refined_coarse", spy)
+    monkeypatch.setattr(verify.align, "refine", counted)
+
+    def refined() -> tuple[np.ndarray, np.ndarray, int]:
+        coarse.clear(), steps.clear()
+        verifier = Verifier(prints.thumbs, prints.boxes, max_shift=0.2, min_overlap=0.5, layout_from=0.8)
+        scores = verifier.refined_scores(a, b, np.zeros(n, bool), np.ones(n), np.arange(n), near=0.9)
+        return scores, np.concatenate(coarse), steps[2]  # the rows of the second pyramid level
+
+    stopped, stopped_coarse, went_on_rows = refined()
+    monkeypatch.setattr(verify, "_REFINE_EARLY_MARGIN", 10.0)  # no row stops
+    full, full_coarse, all_rows = refined()
+    assert all_rows == n and 8 <= went_on_rows <= n // 2, went_on_rows  # most pairs of different photos stopped
+    went_on = stopped_coarse > -1
+    assert np.array_equal(stopped_coarse[went_on], full_coarse[went_on])
+    assert np.array_equal(stopped, full)
+    originals = a - 8 == b
+    assert (stopped[originals] >= 0.9).all(), stopped[originals]

@@ -577,10 +577,21 @@ def _zoom_anchors(boxes: torch.Tensor, owner: np.ndarray, size: int) -> np.ndarr
 
 def _first_of_each(columns: list[np.ndarray]) -> np.ndarray:
     """Index of the first row holding each distinct key (rows of ``columns``), in the keys' sorted
-    order: what ``np.unique(np.stack(columns, 1), axis=0, return_index=True)[1]`` returns, by a stable
-    lexsort (np.unique's sort of rows as records took ~2 s for CIFAR-10's 1.4 million hypotheses)."""
+    order: what ``np.unique(np.stack(columns, 1), axis=0, return_index=True)[1]`` returns, by one
+    stable sort of the columns packed into one integer when they fit in 63 bits (a lexsort of the
+    columns otherwise: np.unique's sort of rows as records took ~2 s for CIFAR-10's 1.4 million
+    hypotheses, the lexsort 0.8 s, the packed sort a fraction of that)."""
     if len(columns[0]) == 0:
         return np.zeros(0, np.int64)
+    lows = [int(c.min()) for c in columns]
+    bits = [max(1, int(int(c.max()) - low).bit_length()) for c, low in zip(columns, lows)]
+    if sum(bits) <= 63:
+        key = np.zeros(len(columns[0]), np.int64)
+        for c, low, width in zip(columns, lows, bits):  # the first column the most significant
+            key = (key << width) | (c.astype(np.int64) - low)
+        order = np.argsort(key, kind="stable")  # equal keys keep their order: the first comes first
+        sorted_key = key[order]
+        return order[np.r_[True, sorted_key[1:] != sorted_key[:-1]]]
     order = np.lexsort(columns[::-1])  # stable: equal keys keep their order, the first comes first
     new = np.zeros(len(order), bool)
     new[0] = True

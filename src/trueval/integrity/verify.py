@@ -59,6 +59,7 @@ _BAND = (1.0, 4.0)  # difference-of-Gaussians sigmas, thumbnail pixels
 _EDGE = 2  # pixels dropped next to a trimmed fill border (the band-pass responds to the border there)
 _COARSE_MARGIN = 0.15  # half-resolution score a pair needs (near - margin) to be scored at full resolution
 _SCALE_REFINE = (1 / 1.045, 1.0, 1.045)  # midway between the zoom levels (steps of 1.095)
+_TENT_SIZE = 16  # ``_axis_matrices``: the largest side whose matrices are built as tents
 _DEEP_ZOOM = 1.3  # hypotheses zoomed more than this come from the deep-crop search (``thresholds.crop_zoom``)
 _N_REF = 150.0  # effective pixels (of 32 x 32) from which the plain correlation is trusted
 _CROP_N_REF = 2 * _N_REF  # a deep crop fits a zoom, and silhouettes on plain skies reach 0.92 at it (as refined, below)
@@ -70,6 +71,8 @@ _LAYOUT_PIXELS = 10  # fewest unclipped half-resolution pixels to rank; with few
 # affine refinement (``align``): smoothing per level, and the maps a copy may need
 _REFINE_SIGMAS = (2.0, 1.0)  # full-resolution pixels (halved at half resolution)
 _REFINE_STEPS, _REFINE_FINE_STEPS = 4, 2
+# rows still this far below ``near`` after this many steps stop refining (``Verifier._refined_coarse``)
+_REFINE_EARLY_STEPS, _REFINE_EARLY_MARGIN = 1, 0.2
 _REFINE_COARSE_MARGIN = 0.15
 _REFINE_PENALTY = 0.03
 _REFINE_N_REF = 2 * _N_REF  # and more structure before its score is trusted (silhouettes on plain skies have little)
@@ -116,12 +119,16 @@ def _axis_matrices(scale: torch.Tensor, shift: torch.Tensor, flip: torch.Tensor 
         src = torch.where(flip[:, None], (size - 1) - src, src)
     valid = (src >= -0.5) & (src <= size - 0.5)
     s = src.clamp(0, size - 1)
+    if size <= _TENT_SIZE:
+        # the weights as a tent around each source position (the same values): at the half-resolution
+        # size the scatter below cost the CPU 60 % more (1.4 s of CIFAR-10's search), beyond it less
+        cols = torch.arange(size, dtype=torch.float32, device=scale.device)
+        return (1 - (s[:, :, None] - cols).abs_()).clamp_(min=0), valid
     lo = s.floor()
     frac = s - lo
     hi = (lo + 1).clamp(max=size - 1)
     m = torch.zeros(n, size, size, device=scale.device)
-    m.scatter_add_(2, lo.long()[:, :, None], (1 - frac)[:, :, None])
-    m.scatter_add_(2, hi.long()[:, :, None], frac[:, :, None])
+    m.scatter_add_(2, torch.stack([lo, hi], 2).long(), torch.stack([1 - frac, frac], 2))
     return m, valid
 
 
@@ -276,9 +283,10 @@ def _band(x: torch.Tensor, sigmas: tuple[float, float] = _BAND) -> torch.Tensor:
 
 def _unclipped(x: torch.Tensor) -> torch.Tensor:
     """1 where a grayscale pixel and its _CLIP_REACH neighbours are all clear of clipping (``_layout``)."""
-    clipped = ((x <= _CLIP[0]) | (x >= _CLIP[1])).float()[:, None]
-    span = 2 * _CLIP_REACH + 1
-    return 1.0 - torch.nn.functional.max_pool2d(clipped, span, 1, _CLIP_REACH)[:, 0]
+    clipped = (x <= _CLIP[0]) | (x >= _CLIP[1])
+    for _ in range(_CLIP_REACH):  # a (2 reach + 1)-square maximum filter: max_pool2d's, several times faster
+        clipped = dilate(clipped)
+    return (~clipped).float()
 
 
 def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -820,7 +828,7 @@ class Verifier:
         for s in range(0, len(todo), self.batch):
             r = todo[s:s + self.batch]
             quick[r], thetas[self._t(r)] = self._refined_coarse(self._t(a[r]), self._t(b[r]), self._t(flip[r]),
-                                                                self._t(scale[r], torch.float32))
+                                                                self._t(scale[r], torch.float32), near)
         todo = todo[quick[todo] >= near - _REFINE_COARSE_MARGIN]
         if len(todo) == 0:
             return out
@@ -830,17 +838,36 @@ class Verifier:
             out[r] = _numpy(self._refined_fine(level, self._t(a[r]), self._t(b[r]), self._t(flip[r]), thetas[self._t(r)]))
         return out
 
-    def _refined_coarse(self, a: torch.Tensor, b: torch.Tensor, flip: torch.Tensor,
-                        scale: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+    def _refined_coarse(self, a: torch.Tensor, b: torch.Tensor, flip: torch.Tensor, scale: torch.Tensor,
+                        near: float) -> tuple[np.ndarray, torch.Tensor]:
+        """Half-resolution refinement of these rows: their score (-1 for rows stopped early) and maps.
+
+        After _REFINE_EARLY_STEPS steps of the first level, rows whose band-passed correlation is
+        still _REFINE_EARLY_MARGIN below ``near`` stop: measured on CIFAR-10, the 1,116 of 164,271
+        close pairs the refinement verified correlated at least 0.84 at that point (``near`` 0.9),
+        and 66 % of the others under 0.7. The rest of the steps are the same for the rows that go
+        on (a step depends on the map alone), so their scores are as without the stop."""
         level = self.coarse
         dy, dx = self._translation(level, a, b, flip, scale)
         theta = align.initial_theta(scale, flip, dy, dx, level.size)
         ra, rb = self.small[a], self.small[b]
         pyramid = [(blur(ra, s / 2), blur(rb, s / 2)) for s in _REFINE_SIGMAS]
+        ma, mb, margin = level.mask(a), level.mask(b), _REFINE_MARGIN / 2
         aspect = self._pair_aspect(a, b)
-        theta = align.refine(pyramid, level.mask(a), level.mask(b), theta, steps=_REFINE_STEPS,
-                             margin=_REFINE_MARGIN / 2, aspect=aspect)
-        score = self._judge_affine(level, a, b, flip, theta, _REFINE_MARGIN / 2, aspect)
+        theta = align.refine(pyramid[:1], ma, mb, theta, steps=_REFINE_EARLY_STEPS, margin=margin, aspect=aspect)
+        (warped, wm), inside = align.warp_stacks([level.images[b], mb], theta, margin)
+        so_far, _ = _masked_ncc(level.images[a], warped, (wm > 0.99).float() * inside.float() * ma)
+        go = torch.nonzero(so_far >= near - _REFINE_EARLY_MARGIN)[:, 0]
+        score = torch.full((len(a),), -1.0, device=a.device)
+        if len(go):
+            a, b, flip = a[go], b[go], flip[go]
+            aspect = None if aspect is None else aspect[go]
+            pyramid = [(x[go], y[go]) for x, y in pyramid]
+            t = align.refine(pyramid[:1], ma[go], mb[go], theta[go], steps=_REFINE_STEPS - _REFINE_EARLY_STEPS,
+                             margin=margin, aspect=aspect)
+            t = align.refine(pyramid[1:], ma[go], mb[go], t, steps=_REFINE_STEPS, margin=margin, aspect=aspect)
+            theta[go] = t
+            score[go] = self._judge_affine(level, a, b, flip, t, margin, aspect)
         return _numpy(score), theta
 
     def _refined_fine(self, level: _Level, a: torch.Tensor, b: torch.Tensor, flip: torch.Tensor,
