@@ -101,3 +101,26 @@ def test_label_path_convention():
     # only the last `images` folder is swapped
     assert label_path_for("/images/x/images/val/b.png") == "/images/x/labels/val/b.txt"
     assert label_path_for("/d/pics/c.jpeg") == "/d/pics/c.txt"
+
+
+def test_files_of_a_split_folder_that_are_not_images_read_are_counted_in_a_warning(tiny, caplog):
+    """A .gif or .heic among the images is left out (PIL reads neither without plugins here); the
+    user is told how many, of which kinds, and which split, instead of a silently smaller split.
+    Label files and caches next to the images are not images and not counted."""
+    root = tiny.parent
+    folder = root / "images" / "train"
+    (folder / "clip.gif").write_bytes(b"GIF89a")
+    (folder / "phone.HEIC").write_bytes(b"\x00")
+    (folder / "phone2.heic").write_bytes(b"\x00")
+    (folder / "notes.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    (folder / "train.cache").write_bytes(b"\x00")
+    (root / "d.yaml").write_text("train: images/train\nval: images/val\nnames: [a, b, c]\n")
+    spec = load_yolo_yaml(root / "d.yaml")
+    with caplog.at_level("WARNING"):
+        train = resolve_split(spec, spec.entries["train"], "train")
+        val = resolve_split(spec, spec.entries["val"], "val")
+    assert len(train.images) == 4 and len(val.images) == 2
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1, warned
+    assert "3 files" in warned[0] and ".heic 2" in warned[0] and ".gif 1" in warned[0]
+    assert "train: images/train" in warned[0]

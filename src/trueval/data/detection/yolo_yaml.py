@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # the image suffixes Ultralytics accepts that PIL decodes without plugins
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 SPLIT_KEYS = ("train", "val", "test")
+# files that sit beside images without being one (labels next to their image, Ultralytics' caches, notes)
+NOT_IMAGES = frozenset({".txt", ".cache", ".json", ".xml", ".yaml", ".yml", ".csv", ".md", ".npy"})
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,9 @@ def resolve_split(spec: YoloSpec, entries: list[str], key: str) -> SplitFiles:
     for entry in entries:
         p = _entry_path(spec, entry, key)
         if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*")
-                           if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() and not hidden_under(f, p))
+            files = [f for f in p.rglob("*") if f.is_file() and not hidden_under(f, p)]
+            found = sorted(str(f) for f in files if f.suffix.lower() in IMAGE_SUFFIXES)
+            _warn_skipped(files, f"{key}: {entry}")
             if not found:
                 raise UserError(f"`{key}: {entry}` is a folder without images ({p})", path=spec.yaml_path)
             images += [os.path.abspath(f) for f in found]
@@ -145,6 +148,20 @@ def resolve_split(spec: YoloSpec, entries: list[str], key: str) -> SplitFiles:
             unique.append(f)
     return SplitFiles(images=unique, sources=sources, list_sources=frozenset(list_sources),
                       duplicates=len(images) - len(unique))
+
+
+def _warn_skipped(files: list[Path], where: str) -> None:
+    """Say how many files of a split folder are left out as no image type read here (a .gif or .heic
+    among the photos), by suffix: the split is otherwise silently smaller than the folder."""
+    kinds: dict[str, int] = {}
+    for f in files:
+        suffix = f.suffix.lower()
+        if suffix not in IMAGE_SUFFIXES and suffix not in NOT_IMAGES:
+            kinds[suffix or "(none)"] = kinds.get(suffix or "(none)", 0) + 1
+    if kinds:
+        counted = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+        log.warning("`%s`: %d files left out, not an image type read here (%s; read: %s)", where,
+                    sum(kinds.values()), counted, " ".join(sorted(IMAGE_SUFFIXES)))
 
 
 def _entry_path(spec: YoloSpec, entry: str, key: str) -> Path:
