@@ -11,7 +11,8 @@ from tests.integrity.synthetic import photos
 from trueval.core.samples import SampleSet
 from trueval.integrity import IntegritySettings
 from trueval.integrity import near_duplicates
-from trueval.integrity.gate import components, run_gate
+from trueval.core.graph import components
+from trueval.integrity.gate import run_gate
 from trueval.integrity.policy import apply_policy
 from trueval.integrity.report import LeakReport
 from trueval.integrity.rivals import rivals

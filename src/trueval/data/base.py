@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from trueval.core.graph import merged_groups
 from trueval.core.samples import SampleSet
 from trueval.data.augment_options import check_spec, is_identity
 from trueval.core.errors import UserError
@@ -320,7 +321,7 @@ class ClassificationData:
             if ss.paths is None:
                 raise UserError("group_regex needs file-backed data (file names to match)", key="data.group_regex")
             user = np.asarray(groups_from_regex(ss.paths, self.group_regex))
-            groups = _merge_groups(groups, user)
+            groups = merged_groups(groups, user)
         return groups
 
     def _training_size(self) -> int | None:
@@ -512,27 +513,6 @@ def _distinct(sizes: Mapping[str, tuple[int, int]]) -> dict[str, tuple[int, int]
     for p, wh in sizes.items():
         out.setdefault(wh, p)
     return {p: wh for wh, p in out.items()}
-
-
-def _merge_groups(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Union of two groupings: samples that share an id in either end up in one group.
-
-    Samples and group ids are nodes of one graph (sample -- its group in ``a`` -- its group in
-    ``b``); its connected components are the merged groups.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    n = len(a)
-    _, ia = np.unique(a, return_inverse=True)
-    _, ib = np.unique(b, return_inverse=True)
-    ka = int(ia.max()) + 1
-    size = n + ka + int(ib.max()) + 1
-    rows = np.concatenate([np.arange(n), np.arange(n)])
-    cols = np.concatenate([n + ia, n + ka + ib])
-    graph = coo_matrix((np.ones(2 * n), (rows, cols)), shape=(size, size))
-    _, comp = connected_components(graph, directed=False)
-    return comp[:n]
 
 
 def _check_folds(folds: Any, fold: Any) -> tuple[int | None, int | None]:

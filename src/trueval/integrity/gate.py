@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 
 from trueval.core.errors import UnreadableImages
+from trueval.core.graph import components
 from trueval.core.samples import SampleSet, unreadable
 from trueval.integrity.cache import GateCache, key_of, split_digest
 from trueval.integrity.console import stage
@@ -385,17 +386,3 @@ def _group_pairs(kind: str, members: np.ndarray, split_at: np.ndarray, ref, know
 def _within_counts(names: list[str], split_at: np.ndarray, cluster: np.ndarray) -> dict[str, int]:
     """Per split: samples that repeat an earlier sample of the same split (size minus duplicate clusters)."""
     return {name: int((split_at == i).sum() - len(np.unique(cluster[split_at == i]))) for i, name in enumerate(names)}
-
-
-def components(n: int, a_parts: list[np.ndarray], b_parts: list[np.ndarray]) -> np.ndarray:
-    """Connected components of an undirected edge list, numbered in order of their first member."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    a = np.concatenate(a_parts).astype(np.int64) if a_parts else np.zeros(0, np.int64)
-    b = np.concatenate(b_parts).astype(np.int64) if b_parts else np.zeros(0, np.int64)
-    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
-    _, first_index, inverse = np.unique(label, return_index=True, return_inverse=True)
-    rank = np.argsort(np.argsort(first_index))
-    return rank[inverse].astype(np.int64)
