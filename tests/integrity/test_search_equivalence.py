@@ -290,3 +290,12 @@ def test_refinement_by_summed_normal_equations_fits_the_maps_the_centred_jacobia
         plain = _centred_refine(pyramid, mask, mask, start, steps=4, margin=1.25)
         assert torch.allclose(fitted, plain, atol=2e-3), (fitted - plain).abs().max()
     assert (fitted - start).abs().max() > 0.01  # the fit moved
+
+
+def test_half_resolution_means_are_avg_pool2d_bit_for_bit() -> None:
+    from trueval.integrity import verify
+
+    gen = torch.Generator().manual_seed(7)
+    for x in (torch.rand(50, 32, 32, generator=gen) * 255, torch.rand(50, 16, 16, generator=gen),
+              (torch.rand(50, 32, 32, generator=gen) > 0.3).float()):
+        assert torch.equal(verify._half(x), torch.nn.functional.avg_pool2d(x[:, None], 2)[:, 0])

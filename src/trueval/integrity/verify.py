@@ -197,6 +197,12 @@ def _ranks(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return ranks.reshape(x.shape)
 
 
+def _half(x: torch.Tensor) -> torch.Tensor:
+    """2 x 2 means of (N, H, W) images (H, W even): ``avg_pool2d``'s values, summed in its order, at
+    about half its cost on the CPU (a one-channel ``avg_pool2d`` took 1.4 s of MNIST's search)."""
+    return (x[:, 0::2, 0::2] + x[:, 0::2, 1::2] + x[:, 1::2, 0::2] + x[:, 1::2, 1::2]) / 4
+
+
 def _layout(sa: torch.Tensor, sb: torch.Tensor, unclipped: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Spearman correlation of the smoothed, aligned grayscale images over the unclipped overlap.
 
@@ -209,12 +215,9 @@ def _layout(sa: torch.Tensor, sb: torch.Tensor, unclipped: torch.Tensor, mask: t
     resolution: the smoothed images hold little more, and sorting 256 values instead of 1,024 keeps
     the check's cost small.
     """
-    def half(x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.avg_pool2d(x[:, None], 2)[:, 0]
-
-    mask = (half(mask) > 0.99).float()
-    sa, sb = half(sa), half(sb)
-    m = mask * (half(unclipped) > 0.99).float()
+    mask = (_half(mask) > 0.99).float()
+    sa, sb = _half(sa), _half(sb)
+    m = mask * (_half(unclipped) > 0.99).float()
     rho = _masked_ncc(_ranks(sa, m), _ranks(sb, m), m)[0]
     return torch.where(m.sum((1, 2)) >= _LAYOUT_PIXELS, rho, torch.ones_like(rho))
 
@@ -445,8 +448,8 @@ class Verifier:
             valid = ~dilate(corners > 0)
             band = lo @ filled @ lo.T - hi @ filled @ hi.T
             mask = _content_masks(box, valid)
-            coarse_mask = (torch.nn.functional.avg_pool2d(mask[:, None], 2)[:, 0] > 0.99).float()
-            small = torch.nn.functional.avg_pool2d(filled[:, None], 2)[:, 0]  # affine refinement
+            coarse_mask = (_half(mask) > 0.99).float()
+            small = _half(filled)  # affine refinement
             return filled, valid, band, coarse_mask, small, _unit_rows(band), _unit_rows(band.flip(-1))
 
         extra = () if holes is None else (torch.from_numpy(np.asarray(holes, np.float32)).to(self.device),)
