@@ -203,6 +203,14 @@ def _half(x: torch.Tensor) -> torch.Tensor:
     return (x[:, 0::2, 0::2] + x[:, 0::2, 1::2] + x[:, 1::2, 0::2] + x[:, 1::2, 1::2]) / 4
 
 
+def _warped_overlap(level: "_Level", a: torch.Tensor, b: torch.Tensor, theta: torch.Tensor,
+                    margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images of ``b`` warped onto ``a`` by the affine maps ``theta``, and where both are compared:
+    inside both contents and ``margin`` pixels clear of the frames (the refinement's judging)."""
+    (warped, mb), inside = align.warp_stacks([level.images[b], level.mask(b)], theta, margin)
+    return warped, (mb > 0.99).float() * inside.float() * level.mask(a)
+
+
 def _layout(sa: torch.Tensor, sb: torch.Tensor, unclipped: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Spearman correlation of the smoothed, aligned grayscale images over the unclipped overlap.
 
@@ -858,8 +866,7 @@ class Verifier:
         ma, mb, margin = level.mask(a), level.mask(b), _REFINE_MARGIN / 2
         aspect = self._pair_aspect(a, b)
         theta = align.refine(pyramid[:1], ma, mb, theta, steps=_REFINE_EARLY_STEPS, margin=margin, aspect=aspect)
-        (warped, wm), inside = align.warp_stacks([level.images[b], mb], theta, margin)
-        so_far, _ = _masked_ncc(level.images[a], warped, (wm > 0.99).float() * inside.float() * ma)
+        so_far, _ = _masked_ncc(level.images[a], *_warped_overlap(level, a, b, theta, margin))
         go = torch.nonzero(so_far >= near - _REFINE_EARLY_MARGIN)[:, 0]
         score = torch.full((len(a),), -1.0, device=a.device)
         if len(go):
@@ -895,8 +902,7 @@ class Verifier:
     def _judge_affine(self, level: _Level, a, b, flip, theta, margin: float,
                       aspect: torch.Tensor | None = None) -> torch.Tensor:
         ok = align.plausible(theta, flip, _REFINE_MAX_SCALE, _REFINE_MAX_ROTATION, _REFINE_MAX_STRETCH, aspect)
-        (warped, mb), inside = align.warp_stacks([level.images[b], level.mask(b)], theta, margin)
-        mask = (mb > 0.99).float() * inside.float() * level.mask(a)
+        warped, mask = _warped_overlap(level, a, b, theta, margin)
         score = self._judge(level, a, b, level.images[a], warped, mask, lambda x, r: align.warp(x, theta[r])[0],
                             n_ref=_REFINE_N_REF)
         return torch.where(ok, score, torch.full_like(score, -1.0))

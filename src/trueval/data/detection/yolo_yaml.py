@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,13 +154,10 @@ def resolve_split(spec: YoloSpec, entries: list[str], key: str) -> SplitFiles:
 def _warn_skipped(files: list[Path], where: str) -> None:
     """Say how many files of a split folder are left out as no image type read here (a .gif or .heic
     among the photos), by suffix: the split is otherwise silently smaller than the folder."""
-    kinds: dict[str, int] = {}
-    for f in files:
-        suffix = f.suffix.lower()
-        if suffix not in IMAGE_SUFFIXES and suffix not in NOT_IMAGES:
-            kinds[suffix or "(none)"] = kinds.get(suffix or "(none)", 0) + 1
+    kinds = Counter(f.suffix.lower() or "(none)" for f in files
+                    if f.suffix.lower() not in IMAGE_SUFFIXES and f.suffix.lower() not in NOT_IMAGES)
     if kinds:
-        counted = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+        counted = ", ".join(f"{k} {n}" for k, n in kinds.most_common())
         log.warning("`%s`: %d files left out, not an image type read here (%s; read: %s)", where,
                     sum(kinds.values()), counted, " ".join(sorted(IMAGE_SUFFIXES)))
 
