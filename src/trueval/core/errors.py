@@ -53,3 +53,8 @@ class LeakError(UserError):
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN/inf loss; raised at the offending step."""
+
+
+class TooFewCandidates(Exception):
+    """A cut asked for more samples than the candidates searched hard for it can give (most of them
+    have copies outside): the gate then searches every sample hard and asks again."""

@@ -17,13 +17,14 @@ from trueval.core.errors import UserError
 
 
 def group_stratified_split(targets: Sequence[int] | np.ndarray, groups: Sequence[int] | np.ndarray | None,
-                           fractions: Sequence[float], seed: int) -> list[np.ndarray]:
+                           fractions: Sequence[float], seed: int, pin_lone_classes: bool = True) -> list[np.ndarray]:
     """Partition sample indices into len(fractions) parts, groups whole, stratified by class.
 
     Without real groups (all singletons) this is scikit-learn's stratified shuffle split, applied
     part by part. With groups, groups are dealt out largest first (ties in seeded random order), each
     to the part whose class quotas it fills best; parts with a positive fraction are never left empty
-    while there are groups to give.
+    while there are groups to give. ``pin_lone_classes``: a class held by one group stays in the first
+    part (False for a subset whose classes have samples elsewhere in the first part).
     """
     y = np.asarray(targets)
     n = len(y)
@@ -39,7 +40,7 @@ def group_stratified_split(targets: Sequence[int] | np.ndarray, groups: Sequence
         return [np.zeros(0, np.int64) for _ in fr]
     # a class held by one group (one image, or one cluster of copies) cannot be in two parts: it
     # stays in the first (train), where a model can learn it, instead of landing in validation alone
-    pinned = _single_group_classes(y, g) if fr[0] > 0 else np.zeros(n, bool)
+    pinned = _single_group_classes(y, g) if fr[0] > 0 and pin_lone_classes else np.zeros(n, bool)
     rest = np.flatnonzero(~pinned)
     if len(rest) == 0:
         return [np.arange(n)] + [np.zeros(0, np.int64) for _ in fr[1:]]
@@ -145,6 +146,33 @@ def _greedy_groups(y: np.ndarray, g: np.ndarray, fr: np.ndarray, seed: int) -> l
                 break
     sample_part = assign[g_idx]
     return [np.flatnonzero(sample_part == p) for p in range(n_parts)]
+
+
+def carve_from_candidates(targets: Sequence[int] | np.ndarray, groups: Sequence[int] | np.ndarray,
+                          candidates: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Train and validation indices, validation only from ``candidates`` (the samples the gate searched
+    against the rest of the split as hard as across splits), about ``size`` of them when there are
+    enough (a stratified split rounds per class); and how many candidates were free.
+
+    A group (duplicate cluster, user group) with any sample outside the candidates stays in train
+    whole: only its candidates' pairs were searched that hard. The free candidates are then split,
+    groups whole and stratified by class, so validation gets ``size`` of them; when fewer are free,
+    all of them (the caller says so).
+    """
+    y, g = np.asarray(targets), np.asarray(groups)
+    hard = np.asarray(candidates, bool)
+    _, gi = np.unique(g, return_inverse=True)
+    touches_rest = np.zeros(gi.max() + 1 if len(gi) else 0, bool)
+    touches_rest[gi[~hard]] = True
+    # and a class held by one group stays in train, where a model can learn it
+    free = np.flatnonzero(hard & ~touches_rest[gi] & ~(_single_group_classes(y, g) if len(y) else hard))
+    if len(free) <= size:
+        va = free
+    else:
+        share = size / len(free)
+        _, picked = group_stratified_split(y[free], g[free], [1.0 - share, share], seed, pin_lone_classes=False)
+        va = free[picked]
+    return np.setdiff1d(np.arange(len(y)), va), np.sort(va), len(free)
 
 
 def stratified_subset(targets: Sequence[int] | np.ndarray, fraction: float, seed: int,

@@ -16,6 +16,7 @@ decoded, hashed and compared.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -137,12 +138,13 @@ def with_later_splits(exc: UnreadableImages, later: Sequence[SampleSet]) -> Unre
 
 
 def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings, cache_dir=None,
-                    thorough: bool = False, prints_wanted: bool = False) -> Findings:
+                    thorough: bool | Mapping[str, np.ndarray] = False, prints_wanted: bool = False) -> Findings:
     """Every same-source, exact and near relation among the samples of ``splits`` (cached by content).
 
     ``thorough``: search within each split as hard as across splits (a split the template will cut
-    must have its clusters found before it cuts). ``prints_wanted``: keep the fingerprints computed
-    on a miss (the manifest and checkpoint fingerprint reuse them).
+    must have its clusters found before it cuts); per split a bool per sample: only the samples a
+    cut may move out of their split (``near_pairs``). ``prints_wanted``: keep the fingerprints
+    computed on a miss (the manifest and checkpoint fingerprint reuse them).
     """
     start = time.perf_counter()
     names = ordered(splits)
@@ -162,7 +164,15 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
     if cache.dir is not None:
         with stage("hashing the content of every split (cache key)", total=None):
             found.digests = {n: split_digest(sets[n]) for n in names}
-    key = key_of("findings", 3, names, [found.digests.get(n) for n in names], settings.digest(), thorough)
+    hard = thorough
+    if isinstance(thorough, Mapping):
+        hard = np.concatenate([np.asarray(thorough[n], bool) if n in thorough else np.zeros(len(sets[n]), bool)
+                               for n in names])
+        if len(hard) != sum(sizes):
+            raise ValueError(f"candidate masks of {len(hard)} samples for {sum(sizes)}")
+    # a mask goes into the key as the digest of its bits (True / False as before: those entries stay valid)
+    mode = hard if isinstance(hard, bool) else hashlib.sha256(np.packbits(hard).tobytes()).hexdigest()[:24]
+    key = key_of("findings", 3, names, [found.digests.get(n) for n in names], settings.digest(), mode)
     hit = cache.load("findings", key, Findings._ARRAYS)
     if hit is not None:
         try:
@@ -212,7 +222,7 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
                 with stage(f"searching near-duplicates among {len(allp)} images", total=None):
                     from trueval.integrity.near_duplicates import near_pairs
 
-                    result = near_pairs(rows, None, settings, thorough=thorough)
+                    result = near_pairs(rows, None, settings, thorough=hard)
                 same_hash = allp.hashes[result.a] == allp.hashes[result.b]
                 keep = ~same_hash if settings.exact else np.ones(len(result.a), bool)
                 found.near_a, found.near_b = result.a[keep].astype(np.int64), result.b[keep].astype(np.int64)

@@ -132,13 +132,18 @@ class SearchRows:
 
 
 def near_pairs(prints: Prints | SearchRows, groups: np.ndarray | None, settings: IntegritySettings,
-               thorough: bool = False, cross_only: bool = False) -> NearResult:
+               thorough: bool | np.ndarray = False, cross_only: bool = False) -> NearResult:
     """Verified near-duplicate pairs of ``prints`` (or of the rows ``SearchRows.of`` made; ``groups``
     is then theirs and must be None).
 
     ``groups``: split id per sample; candidates are searched in every group separately (None: one group).
     ``thorough``: search within a group as hard as across groups (for clusters that must not be cut
-    by a split made afterwards: the gate then searches across those splits that hard).
+    by a split made afterwards: the gate then searches across those splits that hard). True: every
+    sample; a bool per sample: the samples a split made afterwards may cut off (the validation
+    candidates). They query their own group as a smaller group queries a larger one, the rest of
+    their group queries them as a larger group queries a smaller one, and their pairs are refined:
+    every pair that could cross the cut is searched for as hard as a pair between groups, at a third
+    of the cost of searching every sample so (CIFAR-10: 42 s against 62 s on 2 cores).
     ``cross_only``: only pairs between groups are wanted (the smallest group is still searched
     within, to measure the look-alike level).
     """
@@ -162,8 +167,10 @@ def near_pairs(prints: Prints | SearchRows, groups: np.ndarray | None, settings:
     position = np.full(n, -1, np.int64)
     position[active] = np.arange(len(active))
     owner = position[origin[active]]
+    hard = (np.asarray(thorough, bool)[origin[active]] if isinstance(thorough, np.ndarray)
+            else np.full(len(active), bool(thorough)))
     try:
-        a, b, score, near, level = _search(prints, active, groups[active], settings, device, thorough, cross_only,
+        a, b, score, near, level = _search(prints, active, groups[active], settings, device, hard, cross_only,
                                            owner)
     except torch.cuda.OutOfMemoryError:
         if device.type != "cuda":
@@ -171,7 +178,7 @@ def near_pairs(prints: Prints | SearchRows, groups: np.ndarray | None, settings:
         log.warning("integrity gate: the GPU ran out of memory searching %d images for near-duplicates; "
                     "searching on the CPU instead (slower; data.integrity.device=cpu skips the attempt)", len(active))
         a, b, score, near, level = _search(prints, active, groups[active], settings, torch.device("cpu"),
-                                           thorough, cross_only, owner)
+                                           hard, cross_only, owner)
     a, b = origin[active[a]], origin[active[b]]
     a, b = np.minimum(a, b), np.maximum(a, b)
     a, b, score = _best_per_pair(a[a != b], b[a != b], score[a != b], near)
@@ -226,9 +233,10 @@ def unshifted_views(thumbs: np.ndarray | None, boxes: np.ndarray | None, value: 
 
 
 def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: IntegritySettings, device: torch.device,
-            thorough: bool, cross_only: bool, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+            hard: np.ndarray, cross_only: bool, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """Retrieval and verification on ``device``: pairs as rows of ``active``, scores, threshold, look-alike level.
-    ``owner[i]``: the row of the sample that row i is a view of (i itself for a sample)."""
+    ``owner[i]``: the row of the sample that row i is a view of (i itself for a sample); ``hard[i]``:
+    row i is searched within its group as hard as across groups (``near_pairs``' ``thorough``)."""
     thr = settings.thresholds
 
     def rows(x: np.ndarray) -> np.ndarray:
@@ -244,7 +252,7 @@ def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: Integri
         boxes = torch.from_numpy(rows(prints.boxes).astype(np.int64)).to(device)
         levels = zoom_levels(thr.max_scale)
         start = time.perf_counter()
-        (a, b, flip, scale, aligned), deep = _proposals(thumbs, boxes, g, thr.candidates, levels, thorough, cross_only,
+        (a, b, flip, scale, aligned), deep = _proposals(thumbs, boxes, g, thr.candidates, levels, hard, cross_only,
                                                         owner, thr.crop_zoom)
         proposed = time.perf_counter()
         verifier = Verifier(rows(prints.thumbs), rows(prints.boxes), thr.max_shift, thr.min_overlap, thr.near,
@@ -265,8 +273,8 @@ def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: Integri
         del deep  # the proposals' images and descriptors it holds
         # the refinement only for pairs between splits (what the gate refuses; within a split most
         # candidate pairs are look-alikes, and refining them doubled the gate's time on CIFAR-10),
-        # and for every pair when clusters must not be cut later (``thorough``)
-        score = verifier.score(a, b, flip, scale, aligned, near, None if thorough else g[a] != g[b])
+        # and for every pair that a cut made later could separate (``hard``)
+        score = verifier.score(a, b, flip, scale, aligned, near, None if hard.all() else (g[a] != g[b]) | hard[a] | hard[b])
         a, b, score = _best_per_pair(a, b, score, near)
         # a copy in one split may be found next to only some members of a cluster of copies in
         # another: check it against the rest of that cluster too
@@ -349,7 +357,7 @@ def _empty() -> Pairs:
 
 
 def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k: int, levels: list[float],
-               thorough: bool = False, cross_only: bool = False, owner: np.ndarray | None = None,
+               thorough: bool | np.ndarray = False, cross_only: bool = False, owner: np.ndarray | None = None,
                crop_zoom: float = 0.0) -> tuple[Hypotheses, Callable[[], Hypotheses] | None]:
     """Candidate hypotheses (a < b, flip, scale, aligned): b mirrored/magnified this way should look
     like a; ``aligned`` rows need a translation search, the others (from the grid) are compared as is.
@@ -361,9 +369,11 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     take candidate places from the other members of a cluster of copies (CIFAR-10's dozens of white
     car photos, many of them with white bars), and which members come back would then turn on
     float rounding. A view's own sample is excluded from its candidates, as a query's own row is.
+    ``thorough``: True, or per row whether it searches its own group as hard as another (``near_pairs``).
     """
     n = len(thumbs)
     owner = np.arange(n) if owner is None else np.asarray(owner)
+    hard = np.asarray(thorough, bool) if isinstance(thorough, np.ndarray) else np.full(n, bool(thorough))
     indexed = owner == np.arange(n)
     pixel, mirrored = pixel_descriptors(thumbs)
     filled = fill_outside(thumbs, boxes)
@@ -397,8 +407,7 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     # a copy shifted and then cropped finds its original (``_zoom_anchors``)
     anchors = _zoom_anchors(boxes, owner, thumbs.shape[-1])
     moved_back = (anchors != 0).any(1)
-    askers = np.arange(len(groups)) if thorough else np.union1d(np.flatnonzero(groups != last),
-                                                                  np.flatnonzero(moved_back))
+    askers = np.union1d(np.union1d(np.flatnonzero(groups != last), np.flatnonzero(moved_back)), np.flatnonzero(hard))
     outward = [1.0 / z for z in levels[1:]]
     for z in levels[1:]:
         out = torch.zeros_like(spectra[1.0])
@@ -425,32 +434,44 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
         # every view; larger splits too, with few candidates: a small split has few look-alikes, so a
         # copy ranks high there (this direction finds 4-px shifts the other misses at 50k images)
         own_rows = np.flatnonzero(groups == g)  # its samples and their views
-        own_search = (own_rows, every_zoom, _CROSS_SCAN, k) if thorough else (own_rows, inward, 0.0, max(2, k - 2))
+        # rows a later cut may separate from the rest of their group (``hard``) query it as a smaller
+        # split queries a larger one; the rest of the group queries them as a larger split queries a
+        # smaller one (an index of them alone: without it, 10 of 388 train-val pairs that searching
+        # every sample hard finds were missed on CIFAR-10; with it, 3, and 111 more were found)
+        own_hard, own_rest = own_rows[hard[own_rows]], own_rows[~hard[own_rows]]
+        own_search = (own_rest, inward, 0.0, max(2, k - 2), members)
         if cross_only and g != names[np.lexsort((names, sizes))[0]]:
-            own_search = (own_rows[:0], inward, 0.0, k)
+            own_search = (own_rows[:0], inward, 0.0, k, members)
+        hard_members = members[hard[members]]
+        towards_hard = own_rest if len(hard_members) else own_rest[:0]
         larger_views = larger[moved_back[larger]] if outward else larger[:0]
-        for queries, view_zooms, scan, kq in (own_search, (smaller, every_zoom, _CROSS_SCAN, k),
-                                              (larger, inward, _CROSS_SCAN, max(2, k // 2)),
-                                              (larger_views, outward, _CROSS_SCAN, max(2, k // 2))):
+        for queries, view_zooms, scan, kq, index in (own_search, (own_hard, every_zoom, _CROSS_SCAN, k, members),
+                                                     (smaller, every_zoom, _CROSS_SCAN, k, members),
+                                                     (larger, inward, _CROSS_SCAN, max(2, k // 2), members),
+                                                     (larger_views, outward, _CROSS_SCAN, max(2, k // 2), members),
+                                                     (towards_hard, inward, _CROSS_SCAN, max(2, k // 2),
+                                                      hard_members)):
             if len(queries) == 0:
                 continue
             tq = torch.as_tensor(queries, device=thumbs.device)
             self_index = np.full(len(queries), -1, np.int64)
-            own = groups[queries] == g
-            self_index[own] = np.searchsorted(members, owner[queries[own]])
-            if queries is not larger and queries is not larger_views:
+            across = index is not members or queries is larger or queries is larger_views
+            if index is members:  # (a query of the rest is never a member of the hard rows' index)
+                own = groups[queries] == g
+                self_index[own] = np.searchsorted(members, owner[queries[own]])
+            if not across:
                 # photometric / compression / resize / grayscale / flip copies: 8x8 grid, both
                 # orientations; such a copy is its original's nearest grid neighbour, so few
                 # candidates and probes suffice (and one direction between two splits)
-                idx, _, view = neighbours([pixel[tq], mirrored[tq]], pixel[members], max(2, k // 2), _PIXEL_FLOOR,
+                idx, _, view = neighbours([pixel[tq], mirrored[tq]], pixel[index], max(2, k // 2), _PIXEL_FLOOR,
                                           self_index, probes=2, scan=scan / 4)
                 q, j = np.nonzero(idx >= 0)
-                add(queries[q], members[idx[q, j]], view[q, j] == 1, np.ones(len(q)), np.zeros(len(q), bool))
+                add(queries[q], index[idx[q, j]], view[q, j] == 1, np.ones(len(q)), np.zeros(len(q), bool))
             # shifted / cropped copies: the bispectrum at each zoom
-            idx, _, view = neighbours([spectra[z][tq] for z in view_zooms], spectra[1.0][members], kq,
+            idx, _, view = neighbours([spectra[z][tq] for z in view_zooms], spectra[1.0][index], kq,
                                       _BISPECTRUM_FLOOR, self_index, probes=4, scan=scan)
             q, j = np.nonzero(idx >= 0)
-            this, other = queries[q], members[idx[q, j]]
+            this, other = queries[q], index[idx[q, j]]
             z = np.asarray(view_zooms)[view[q, j]]
             # the bispectrum is mirror-symmetric: the orientation is decided per pair by the oriented
             # bispectrum and by the grid (both orientations when they disagree)

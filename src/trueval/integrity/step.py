@@ -5,7 +5,11 @@ splits to use, what the policy did, the split manifest and the checkpoint's trai
 When the template cuts a split itself (validation carved from train, one pool split by ratios, a
 fraction of train), the DataModule passes ``cut``: it receives the duplicate clusters of every
 read split (from the same search that makes the verdict) and returns each split to use as indices
-into a read split, so the cut cannot separate two copies the gate would then refuse.
+into a read split, so the cut cannot separate two copies the gate would then refuse. With it,
+``candidates`` (per read split, a bool per sample) names the only samples the cut may move out of
+their read split: those are searched within it as hard as across splits, the rest of it less so.
+Without them, or when the cut finds too few of them free of copies outside (``TooFewCandidates``),
+every sample of every split is searched that hard.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import numpy as np
 
 from trueval.core.allocator import reuse_freed_memory
-from trueval.core.errors import UnreadableImages
+from trueval.core.errors import TooFewCandidates, UnreadableImages
 from trueval.core.samples import SampleSet
 from trueval.integrity.cache import GateCache, key_of, split_digest
 from trueval.integrity.gate import Findings, find_duplicates, ordered, report_for, with_later_splits
@@ -32,8 +36,9 @@ if TYPE_CHECKING:  # imported where used: the audit of a cached verdict needs no
 
 log = logging.getLogger("trueval")
 
-# split to use -> (the read split it comes from, indices into that read split)
-Cut = Callable[[Callable[[str], np.ndarray]], Mapping[str, tuple[str, np.ndarray]]]
+# split to use -> (the read split it comes from, indices into that read split), from the duplicate
+# clusters of each read split and the candidates the search was told of (None: every sample searched hard)
+Cut = Callable[[Callable[[str], np.ndarray], Mapping[str, np.ndarray] | None], Mapping[str, tuple[str, np.ndarray]]]
 
 
 @dataclass
@@ -50,7 +55,8 @@ class GateOutcome:
 
 
 def gate_step(splits: Mapping[str, SampleSet], settings: IntegritySettings, *, cache_dir: str | Path | None = None,
-              dataset: str = "", cut: Cut | None = None, carved: tuple[tuple[str, str], ...] = (),
+              dataset: str = "", cut: Cut | None = None,
+              candidates: Mapping[str, np.ndarray] | None = None, carved: tuple[tuple[str, str], ...] = (),
               enforce: bool = True, manifest: Mapping[str, Any] | None = None,
               target_key: str = "targets") -> GateOutcome:
     """Find duplicates across ``splits``, make the splits to use (``cut``), report and apply the policy.
@@ -59,13 +65,24 @@ def gate_step(splits: Mapping[str, SampleSet], settings: IntegritySettings, *, c
     and fingerprint; the audit passes False and only wants the report. ``manifest``: the dataset's
     own fields of splits.json; ``target_key``: what the per-split target list is called in it.
     """
+    hard = None if cut is None or candidates is None else dict(candidates)
     with reuse_freed_memory():  # the search's many large temporaries: its time 54 s -> 43 s on 2 cores
-        found = find_duplicates(splits, settings, cache_dir, thorough=cut is not None, prints_wanted=enforce)
+        found = find_duplicates(splits, settings, cache_dir, thorough=cut is not None if hard is None else hard,
+                                prints_wanted=enforce)
     offsets = found.offsets()
     if cut is None:
         plan = {n: (n, np.arange(len(splits[n]))) for n in found.names}
     else:
-        plan = dict(cut(found.clusters))
+        try:
+            plan = dict(cut(found.clusters, hard))
+        except TooFewCandidates as exc:
+            log.info("integrity gate: %s; searching every sample of the split as hard instead", exc)
+            hard = None
+            with reuse_freed_memory():
+                found = find_duplicates(splits, settings, cache_dir, thorough=True, prints_wanted=enforce)
+            plan = dict(cut(found.clusters, None))
+        if hard is not None:
+            _check_moved_only_candidates(plan, hard)
     sets = {s: splits[src].subset(np.asarray(idx, np.int64), split=s) for s, (src, idx) in plan.items()}
     members = {s: offsets[src] + np.asarray(idx, np.int64) for s, (src, idx) in plan.items()}
     report = report_for(found, sets, members, settings, dataset)
@@ -83,6 +100,20 @@ def gate_step(splits: Mapping[str, SampleSet], settings: IntegritySettings, *, c
     out.fingerprint = train_fingerprint(sets["train"], settings, prints=prints.get("train"))
     out.fingerprint["manifest_digest"] = out.manifest["train_digest"]
     return out
+
+
+def _check_moved_only_candidates(plan: Mapping[str, tuple[str, np.ndarray]],
+                                  candidates: Mapping[str, np.ndarray]) -> None:
+    """A read split cut into several splits: every sample outside the first (train, val, test order) is
+    a candidate, else its pairs with the rest were not searched hard enough to trust the cut."""
+    for src in {s for s, _ in plan.values()}:
+        parts = [s for s in ordered(plan) if plan[s][0] == src]
+        for s in parts[1:]:
+            idx = np.asarray(plan[s][1], np.int64)
+            mask = candidates.get(src)
+            if mask is None or not np.asarray(mask, bool)[idx].all():
+                raise RuntimeError(f"integrity gate: the cut moved samples of {src!r} that were not candidates "
+                                   f"into {s!r}; their copies in {parts[0]!r} were not searched for as hard")
 
 
 def _say(report: LeakReport) -> None:
