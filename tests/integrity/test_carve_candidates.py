@@ -119,3 +119,18 @@ def test_a_cut_that_moves_a_sample_not_searched_hard_is_refused() -> None:
     with pytest.raises(RuntimeError, match="not candidates"):
         gate_step(sets, IntegritySettings.from_config({"cache": False}), cut=cut, candidates={"train": candidates},
                   enforce=False)
+
+
+def test_each_mask_of_candidates_has_its_own_cache_entry(tmp_path) -> None:
+    from trueval.integrity.gate import find_duplicates
+
+    imgs = photos(60, seed=5)
+    sets = {"train": SampleSet("train", np.arange(50) % 3, images=imgs[:50], name="gen"),
+            "test": SampleSet("test", np.arange(10) % 3, images=imgs[50:], name="gen")}
+    settings = IntegritySettings.from_config({})
+    one, other = np.zeros(50, bool), np.zeros(50, bool)
+    one[:8], other[8:16] = True, True
+    assert not find_duplicates(sets, settings, tmp_path, thorough={"train": one}).cached
+    assert find_duplicates(sets, settings, tmp_path, thorough={"train": one}).cached
+    assert not find_duplicates(sets, settings, tmp_path, thorough={"train": other}).cached
+    assert not find_duplicates(sets, settings, tmp_path, thorough=True).cached

@@ -165,7 +165,8 @@ def carve_from_candidates(targets: Sequence[int] | np.ndarray, groups: Sequence[
     touches_rest = np.zeros(gi.max() + 1 if len(gi) else 0, bool)
     touches_rest[gi[~hard]] = True
     # and a class held by one group stays in train, where a model can learn it
-    free = np.flatnonzero(hard & ~touches_rest[gi] & ~(_single_group_classes(y, g) if len(y) else hard))
+    lone = _single_group_classes(y, g) if len(y) else np.zeros(0, bool)
+    free = np.flatnonzero(hard & ~touches_rest[gi] & ~lone)
     if len(free) <= size:
         va = free
     else:

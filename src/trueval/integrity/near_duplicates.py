@@ -274,7 +274,8 @@ def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: Integri
         # the refinement only for pairs between splits (what the gate refuses; within a split most
         # candidate pairs are look-alikes, and refining them doubled the gate's time on CIFAR-10),
         # and for every pair that a cut made later could separate (``hard``)
-        score = verifier.score(a, b, flip, scale, aligned, near, None if hard.all() else (g[a] != g[b]) | hard[a] | hard[b])
+        refined = None if hard.all() else (g[a] != g[b]) | hard[a] | hard[b]
+        score = verifier.score(a, b, flip, scale, aligned, near, refined)
         a, b, score = _best_per_pair(a, b, score, near)
         # a copy in one split may be found next to only some members of a cluster of copies in
         # another: check it against the rest of that cluster too
