@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 from synthetic import photos
+from test_robust_copies import _rotate
 from test_step import ArrayData, _pool_with_copies
 
 from trueval.core.samples import SampleSet
 from trueval.integrity import IntegritySettings, gate_step
-from trueval.integrity.near_duplicates import near_pairs
 from trueval.integrity.fingerprints import compute_prints
-
-
-def _rotate(a: np.ndarray, degrees: float) -> np.ndarray:
-    return np.asarray(Image.fromarray(a).rotate(degrees, resample=Image.BICUBIC))
+from trueval.integrity.near_duplicates import near_pairs
 
 
 def _prints_with_rotated_copies():
@@ -31,7 +27,7 @@ def _prints_with_rotated_copies():
     return prints, groups
 
 
-def _pairs(prints, groups, thorough) -> set:
+def _pairs(prints, groups, thorough) -> dict:
     settings = IntegritySettings.from_config({"cache": False})
     r = near_pairs(prints, groups, settings, thorough=thorough)
     return {(int(a), int(b)): float(s) for a, b, s in zip(r.a, r.b, r.score)}
