@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from synthetic import photos
-from test_robust_copies import _rotate
+from test_robust_copies import _crop, _rotate
 from test_step import ArrayData, _pool_with_copies
 
 from trueval.core.samples import SampleSet
@@ -53,6 +53,24 @@ def test_a_rotated_copy_inside_a_split_is_found_next_to_a_candidate_only() -> No
     assert {(0, 100), (1, 101)} <= set(_pairs(prints, groups, original_is_candidate))
     assert {(0, 100), (1, 101)} <= set(_pairs(prints, groups, copy_is_candidate))
     assert not {(0, 100), (1, 101)} & set(_pairs(prints, groups, unrelated))
+
+
+def test_a_deep_crop_inside_a_split_is_found_next_to_a_candidate_only() -> None:
+    """Crops keeping 70% (beyond max_scale: the deep-crop search) of photos of the same split."""
+    train = photos(100, seed=21, cells=(3, 6, 10))
+    anchors = [(0.0, 0.0), (1.0, 0.0), (0.5, 0.5), (0.0, 1.0), (1.0, 1.0), (0.5, 0.0), (0.0, 0.5), (0.8, 0.2)]
+    crops = np.stack([_crop(train[i], 0.7, x, y) for i, (x, y) in enumerate(anchors)])
+    test = photos(20, seed=22, cells=(3, 6, 10))
+    images = np.concatenate([train, crops, test])
+    prints = compute_prints(SampleSet("all", np.zeros(len(images), np.int64), images=images))
+    groups = np.r_[np.zeros(len(train) + len(crops), np.int64), np.ones(len(test), np.int64)]
+    planted = {(i, 100 + i) for i in range(len(anchors))}
+    originals, copies = np.zeros(len(groups), bool), np.zeros(len(groups), bool)
+    originals[:len(anchors)] = True
+    copies[100:100 + len(anchors)] = True
+    assert len(planted & set(_pairs(prints, groups, False))) <= 3  # no deep-crop search inside a split
+    assert planted <= set(_pairs(prints, groups, originals))
+    assert planted <= set(_pairs(prints, groups, copies))
 
 
 def test_validation_is_carved_from_free_candidates_only() -> None:
