@@ -539,11 +539,11 @@ def _deep_proposals(thumbs: torch.Tensor, boxes: torch.Tensor, project: "Whitene
         flips.extend([flip, ~flip[both]])
         scales.append(np.full(len(q) + int(both.sum()), 1.0 / crop_zoom))
 
-    for g in names[:len(names) if len(names) > 1 else 0]:
+    for g in names if len(names) > 1 else ():  # between splits
         members = np.flatnonzero((groups == g) & indexed)
         others, views = _deep_views(cache, names[names != g], groups, indexed, thumbs, boxes, project, crop_zoom)
         search(others, views, members)
-    for g in names if hard is not None else ():
+    for g in names if hard is not None else ():  # inside a split: its hard rows and the rest
         mine = (groups == g) & indexed
         if not (mine & hard).any() or not (mine & ~hard).any():
             continue
