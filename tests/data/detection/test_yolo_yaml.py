@@ -124,3 +124,19 @@ def test_files_of_a_split_folder_that_are_not_images_read_are_counted_in_a_warni
     assert len(warned) == 1, warned
     assert "3 files" in warned[0] and ".heic 2" in warned[0] and ".gif 1" in warned[0]
     assert "train: images/train" in warned[0]
+
+
+def test_an_archive_or_other_binary_file_as_the_yaml_is_named_with_the_way_to_pass_it(tmp_path):
+    """`data.yaml_path=bccd-yolo.tar.gz` crashed with a UnicodeDecodeError (exit 4, "a bug in
+    trueval"); it is bad input: one message naming the file and data.archive."""
+    import gzip
+
+    archive = tmp_path / "set.tar.gz"
+    archive.write_bytes(gzip.compress(b"not a yaml"))
+    with pytest.raises(UserError, match="data.archive") as exc:
+        load_yolo_yaml(archive)
+    assert str(archive) in str(exc.value)
+    binary = tmp_path / "data.yaml"
+    binary.write_bytes(b"\xff\xfe\x00names")
+    with pytest.raises(UserError, match="not a text file"):
+        load_yolo_yaml(binary)

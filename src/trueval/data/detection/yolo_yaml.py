@@ -57,7 +57,12 @@ def load_yolo_yaml(yaml_path: str | os.PathLike) -> YoloSpec:
     if not path.is_file():
         raise UserError("dataset yaml not found", key="data.yaml_path", path=str(path))
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:  # an archive or an image passed as the yaml: bad input, not a crash
+        hint = (f"; to unpack a local archive first, pass data.archive={path} and data.yaml_path=<the yaml it "
+                f"holds, under data.data_dir>" if path.name.endswith((".tar.gz", ".tgz", ".tar", ".zip", ".gz"))
+                else "")
+        raise UserError(f"not a text file, so not a dataset yaml{hint}", key="data.yaml_path", path=str(path)) from exc
     except yaml.YAMLError as exc:  # includes python tags that safe_load refuses to construct
         raise UserError(f"not a valid data yaml (read with yaml.safe_load, nothing is executed): {exc}",
                         path=str(path)) from exc
