@@ -76,6 +76,10 @@ class Prints:
     # rotation keeps the value and changes the grayscale (luma): the search scores pairs that came
     # close in grayscale again on these (``Verifier(colour=...)``)
     value_thumbs: np.ndarray | None = None
+    # (N, THUMB, THUMB) uint8 thumbnails of min(R, G, B), as ``value_thumbs``: the channel a brightened
+    # copy saturates last, whose brightness order the layout check falls back on where the copy's
+    # other channels saturated and its grayscale no longer keeps its original's (``Verifier(low=...)``)
+    low_thumbs: np.ndarray | None = None
     # (N,) float32 width over height of the decoded image: a thumbnail squashes it to a square, and
     # the verifier's rotations happen in the picture's proportions (None: square)
     aspect: np.ndarray | None = None
@@ -96,7 +100,7 @@ class Prints:
         views = [p.views.shifted(int(at)) for p, at in zip(parts, starts) if p.views is not None]
         return Prints(hashes=cat("hashes"), thumbs=cat("thumbs"), boxes=cat("boxes"), contrast=cat("contrast"),
                       side=cat("side"), views=Views.concat(views) if views else None,
-                      value_thumbs=cat("value_thumbs"), aspect=cat("aspect"))
+                      value_thumbs=cat("value_thumbs"), aspect=cat("aspect"), low_thumbs=cat("low_thumbs"))
 
     def rows(self, start: int, stop: int) -> "Prints":
         """Rows ``start:stop``: views of these arrays, not copies (their letterbox views renumbered)."""
@@ -106,7 +110,7 @@ class Prints:
         return Prints(hashes=self.hashes[start:stop], thumbs=cut(self.thumbs), boxes=cut(self.boxes),
                       contrast=cut(self.contrast), side=cut(self.side),
                       views=None if self.views is None else self.views.within(start, stop),
-                      value_thumbs=cut(self.value_thumbs), aspect=cut(self.aspect))
+                      value_thumbs=cut(self.value_thumbs), aspect=cut(self.aspect), low_thumbs=cut(self.low_thumbs))
 
     def take(self, idx: np.ndarray) -> "Prints":
         def pick(a):
@@ -115,7 +119,8 @@ class Prints:
         return Prints(hashes=self.hashes[idx], thumbs=pick(self.thumbs), boxes=pick(self.boxes),
                       contrast=pick(self.contrast), side=pick(self.side),
                       views=None if self.views is None else self.views.take(idx, len(self)),
-                      value_thumbs=pick(self.value_thumbs), aspect=pick(self.aspect))
+                      value_thumbs=pick(self.value_thumbs), aspect=pick(self.aspect),
+                      low_thumbs=pick(self.low_thumbs))
 
 
 @dataclass
@@ -369,7 +374,7 @@ def _prints_of_batch(batch, want_thumbs: bool) -> Prints:
     if not want_thumbs:
         return Prints(hashes, None, None, None)
     if isinstance(batch, np.ndarray):
-        thumbs, boxes, contrast, views, value = _thumbs_same_size(batch)
+        thumbs, boxes, contrast, views, value, low = _thumbs_same_size(batch)
         side = np.full(len(batch), min(batch.shape[1:3]), np.int16)
         aspect = np.full(len(batch), batch.shape[2] / batch.shape[1], np.float32)
     else:
@@ -384,20 +389,20 @@ def _prints_of_batch(batch, want_thumbs: bool) -> Prints:
         for i, img in enumerate(batch):
             by_shape.setdefault(img.shape, []).append(i)
         found = []
-        value = None
+        value = low = None
         for idx in by_shape.values():
-            t, b, c, v, val = _thumbs_same_size(np.stack([batch[i] for i in idx]))
+            t, b, c, v, val, lo = _thumbs_same_size(np.stack([batch[i] for i in idx]))
             thumbs[idx], boxes[idx], contrast[idx] = t, b, c
             if val is not None:
-                if value is None:  # one-channel images of a mixed batch: their grayscale is their value
-                    value = as_bytes(thumbs)
-                value[idx] = val
+                if value is None:  # one-channel images of a mixed batch: their grayscale is their value and min
+                    value, low = as_bytes(thumbs), as_bytes(thumbs)
+                value[idx], low[idx] = val, lo
             elif value is not None:
-                value[idx] = as_bytes(t)
+                value[idx] = low[idx] = as_bytes(t)
             found.append(Views(np.asarray(idx, np.int64)[v.rows], v.thumbs, v.boxes))
         views = Views.concat(found)
     return Prints(hashes, thumbs, boxes, contrast, side, views=views if len(views) else None, value_thumbs=value,
-                  aspect=aspect)
+                  aspect=aspect, low_thumbs=low)
 
 
 def luma(images: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -418,8 +423,10 @@ def as_bytes(thumbs: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(thumbs), 0, 255).astype(np.uint8)
 
 
-def _thumbs_same_size(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Views, np.ndarray | None]:
-    """Grayscale thumbnails, their content boxes, contrast, letterbox views and (colour images) value thumbnails."""
+def _thumbs_same_size(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, Views, np.ndarray | None,
+                                                   np.ndarray | None]:
+    """Grayscale thumbnails, their content boxes, contrast, letterbox views and (colour images) value and
+    min-channel thumbnails."""
     gray = luma(images)  # N, H, W
     n, h, w = gray.shape
     boxes = content_boxes(gray)
@@ -428,17 +435,19 @@ def _thumbs_same_size(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     contrast = ((flat * flat).mean(1) - mean * mean).clamp(min=0).sqrt()
     fill = black_fill(gray) if min(h, w) > THUMB else None
     thumbs, tboxes = _thumbnails(gray, boxes, fill)
-    value = None
+    value = low = None
     if images.ndim == 4 and images.shape[-1] == 3:
         arr = np.asarray(images)
         # torch's max over the channels: numpy's reduction over an axis of 3 took 13x as long (3.8 s
         # for BCCD's 364 photos, 2.2 s for CIFAR-10)
-        top = torch.from_numpy(arr if arr.flags.writeable else arr.copy()).amax(-1)
+        rgb = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+        top, bottom = rgb.amax(-1), rgb.amin(-1)
         if top.shape[1:] == (THUMB, THUMB):
-            value = top.numpy()
+            value, low = top.numpy(), bottom.numpy()
         else:
             value = as_bytes(_thumbnails(top.float(), boxes, fill)[0])
-    return thumbs, tboxes, contrast.numpy(), _letterbox_views(gray, boxes), value
+            low = as_bytes(_thumbnails(bottom.float(), boxes, fill)[0])
+    return thumbs, tboxes, contrast.numpy(), _letterbox_views(gray, boxes), value, low
 
 
 def _letterbox_views(gray: torch.Tensor, boxes: torch.Tensor) -> Views:
@@ -583,8 +592,7 @@ def resized(prints: Prints, size: int) -> Prints:
     b = prints.boxes.astype(np.float64) * (size / current)
     boxes = np.stack([np.ceil(b[:, 0] - 1e-6), np.floor(b[:, 1] + 1e-6), np.ceil(b[:, 2] - 1e-6),
                       np.floor(b[:, 3] + 1e-6)], 1).astype(np.int16)
-    value = None
-    if prints.value_thumbs is not None:
-        value = as_bytes(resample(prints.value_thumbs))
+    value = None if prints.value_thumbs is None else as_bytes(resample(prints.value_thumbs))
+    low = None if prints.low_thumbs is None else as_bytes(resample(prints.low_thumbs))
     return Prints(prints.hashes, resample(prints.thumbs), boxes, prints.contrast, prints.side, value_thumbs=value,
-                  aspect=prints.aspect)
+                  aspect=prints.aspect, low_thumbs=low)

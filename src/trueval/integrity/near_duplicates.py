@@ -98,6 +98,9 @@ class SearchRows:
         starts = np.cumsum([0] + [len(p) for p in parts[:-1]]).tolist()
         # per part, rows numbered from its start: the same views, in the same order, as of their concatenation
         shifts = [unshifted_views(p.thumbs, p.boxes, p.value_thumbs) for p in parts]
+        # the min-channel thumbnails moved the same way (the views are the same: ``unshifted_views`` is
+        # a function of the grayscale thumbnails and boxes)
+        lows = [unshifted_views(p.thumbs, p.boxes, p.low_thumbs)[1] for p in parts]
         moved = Views.concat([v.shifted(at) for (v, _), at in zip(shifts, starts)])
         letterbox = Views.concat([p.views.shifted(at) for p, at in zip(parts, starts) if p.views is not None]
                                  or [Views.empty()])
@@ -115,6 +118,9 @@ class SearchRows:
             # a letterbox view has no value thumbnail of its own: its grayscale one stands in (a colour
             # rescoring of a letterboxed copy then compares its grayscale with the other image's value)
             value = joined("value_thumbs", as_bytes(letterbox.thumbs), *[m for _, m in shifts if m is not None])
+        low = None
+        if all(p.low_thumbs is not None for p in parts):
+            low = joined("low_thumbs", as_bytes(letterbox.thumbs), *[m for m in lows if m is not None])
         aspect = joined("aspect")
         if aspect is not None:
             # a letterbox view is its content stretched back to a square: the content's own proportions
@@ -123,7 +129,7 @@ class SearchRows:
             aspect = np.r_[aspect, inner, aspect[moved.rows]].astype(np.float32)
         extended = Prints(np.r_[hashes, hashes[v.rows]], joined("thumbs", v.thumbs), joined("boxes", v.boxes),
                           np.r_[contrast, contrast[v.rows]], None if side is None else np.r_[side, side[v.rows]],
-                          value_thumbs=value, aspect=aspect)
+                          value_thumbs=value, aspect=aspect, low_thumbs=low)
         return SearchRows(extended, np.r_[groups, groups[v.rows]], np.r_[np.arange(n), v.rows], n)
 
     def sample_prints(self) -> Prints:
@@ -259,7 +265,8 @@ def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: Integri
                             layout_min=thr.layout, refine=thr.refine, device=device, deep=thr.crop_zoom > 0,
                             sides=None if prints.side is None else rows(prints.side),
                             aspects=None if prints.aspect is None else rows(prints.aspect),
-                            colour=None if prints.value_thumbs is None else rows(prints.value_thumbs))
+                            colour=None if prints.value_thumbs is None else rows(prints.value_thumbs),
+                            low=None if prints.low_thumbs is None else rows(prints.low_thumbs))
         near, level = thr.near, -1.0
         if thr.adaptive:
             level, high = _lookalike_level(verifier, a, b, flip, scale, aligned, g, owner == np.arange(len(g)))

@@ -165,7 +165,7 @@ class IntegritySettings:
 
 
 # bump when the detector changes so that cached reports of an older detector are not reused
-ALGORITHM_VERSION = 16  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
+ALGORITHM_VERSION = 17  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
 # 4: letterboxed images also searched by their content alone; 5: pairs of different resolutions matched;
 # 6: pairs of different sharpness matched (the sharper one blurred); 7: close pairs of colour images
 # scored again on value thumbnails (hue rotations); 8: images with black fill on one side of an axis
@@ -183,7 +183,9 @@ ALGORITHM_VERSION = 16  # 2: layout check in the verification; 3: affine refinem
 # 15: the opt-in deep-crop search (thresholds.crop_zoom) zooms about the edges' midpoints too and scores
 # its hypotheses in the crop's frame (with it off, the default, every pair and score is version 14's);
 # 16: the deep-crop search is on by default (crop_zoom 1.43) and verifies a candidate one way round
-# when the 8 x 8 grid of its zoomed view tells which (with it off, every pair and score is version 14's)
+# when the 8 x 8 grid of its zoomed view tells which (with it off, every pair and score is version 14's);
+# 17: colour pairs refused by the layout check get a second one on min(R, G, B) (a brightened sky's
+# unsaturated channel), and pairs that came close at three zooms are scored at the zoom where they peak
 # Not a version: the report's look-alikes (thresholds.rival_margin) are sorted out of what was found,
 # on every run, after the cache
 

@@ -59,6 +59,9 @@ _BAND = (1.0, 4.0)  # difference-of-Gaussians sigmas, thumbnail pixels
 _EDGE = 2  # pixels dropped next to a trimmed fill border (the band-pass responds to the border there)
 _COARSE_MARGIN = 0.15  # half-resolution score a pair needs (near - margin) to be scored at full resolution
 _SCALE_REFINE = (1 / 1.045, 1.0, 1.045)  # midway between the zoom levels (steps of 1.095)
+# rows within this of ``near`` at their best of those zooms are scored again at the peak of a parabola
+# through the three (``Verifier._vertex_scores``), unless it lies within _VERTEX_NEW steps of one of them
+_VERTEX_REACH, _VERTEX_NEW = 0.06, 0.15
 _TENT_SIZE = 16  # ``_axis_matrices``: the largest side whose matrices are built as tents
 _DEEP_ZOOM = 1.3  # hypotheses zoomed more than this come from the deep-crop search (``thresholds.crop_zoom``)
 _N_REF = 150.0  # effective pixels (of 32 x 32) from which the plain correlation is trusted
@@ -68,6 +71,7 @@ _LAYOUT_SIGMA = 1.0  # blur before ranking, thumbnail pixels (then ranked at hal
 _CLIP = (5.0, 250.0)  # grayscale values at or beyond which a pixel may be clipped (left out of the ranks)
 _CLIP_REACH = 2  # pixels next to a clipped one are left out too (the blur mixes them)
 _LAYOUT_PIXELS = 10  # fewest unclipped half-resolution pixels to rank; with fewer the check passes
+_LOW_SHARE = 0.35  # share of the overlap saturated in one image only from which the min channel is ranked too
 # affine refinement (``align``): smoothing per level, and the maps a copy may need
 _REFINE_SIGMAS = (2.0, 1.0)  # full-resolution pixels (halved at half resolution)
 _REFINE_STEPS, _REFINE_FINE_STEPS = 4, 2
@@ -211,13 +215,14 @@ def _warped_overlap(level: "_Level", a: torch.Tensor, b: torch.Tensor, theta: to
     return warped, (mb > 0.99).float() * inside.float() * level.mask(a)
 
 
-def _layout(sa: torch.Tensor, sb: torch.Tensor, unclipped: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _layout(sa: torch.Tensor, sb: torch.Tensor, unclipped: torch.Tensor, mask: torch.Tensor,
+            empty: float = 1.0) -> torch.Tensor:
     """Spearman correlation of the smoothed, aligned grayscale images over the unclipped overlap.
 
     Brightness, contrast, gamma, JPEG, resizing and grayscale conversion change an image's grey levels
     by one increasing map, so its smoothed version keeps the brightness order of the original (clipped
     pixels aside: a brightened sky saturates, so pixels at or next to 0/255 in either image are left
-    out; when fewer than ``_LAYOUT_PIXELS`` are left there is nothing to judge and the result is 1).
+    out; when fewer than ``_LAYOUT_PIXELS`` are left there is nothing to judge and the result is ``empty``).
     The band-pass score does not see this order, and different photos of one silhouette (the same
     bomber on a sky lit another way) reach 0.9 there; their smooth layouts disagree. Ranked at half
     resolution: the smoothed images hold little more, and sorting 256 values instead of 1,024 keeps
@@ -227,7 +232,7 @@ def _layout(sa: torch.Tensor, sb: torch.Tensor, unclipped: torch.Tensor, mask: t
     sa, sb = _half(sa), _half(sb)
     m = mask * (_half(unclipped) > 0.99).float()
     rho = _masked_ncc(_ranks(sa, m), _ranks(sb, m), m)[0]
-    return torch.where(m.sum((1, 2)) >= _LAYOUT_PIXELS, rho, torch.ones_like(rho))
+    return torch.where(m.sum((1, 2)) >= _LAYOUT_PIXELS, rho, torch.full_like(rho, empty))
 
 
 def _masked_ncc(a: torch.Tensor, b: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -298,6 +303,28 @@ def _unclipped(x: torch.Tensor) -> torch.Tensor:
     for _ in range(_CLIP_REACH):  # a (2 reach + 1)-square maximum filter: max_pool2d's, several times faster
         clipped = dilate(clipped)
     return (~clipped).float()
+
+
+def _low_layout(la: torch.Tensor, lb: torch.Tensor, va: torch.Tensor, vb: torch.Tensor, onto_a,
+                mask: torch.Tensor) -> torch.Tensor:
+    """The layout check on min(R, G, B) (``la``, ``lb``: uint8 rows; ``onto_a`` brings b's planes onto a),
+    the channel a brightened copy saturates last. A brightened blue sky saturates its green and blue
+    channels and not its red one: its grayscale stays under the clipping level, yet no longer follows
+    the original's by one increasing map (two pixels of one grey and other hues brighten differently),
+    while its red channel, and so its minimum, still does. On the second draw's tuning suites the
+    grayscale check refused 3 of the 10 missed copies cropped by 80-85 % and brightened x1.5 (Spearman
+    0.85-0.96, band-pass scores 0.918-0.922 without the check). Only where a channel saturates in one
+    image and not in the other over _LOW_SHARE of the overlap (``va``, ``vb``: max(R, G, B)): those
+    copies' shares were 0.45-0.86, while on the first draw's airplane suite the min channel kept the
+    order of six pairs of different photos whose shares were 0-0.26 (a false pair for each without
+    this condition). -1 elsewhere, and where too few pixels are clear of clipping in both (nothing
+    to judge is no evidence here: the grayscale check has already failed)."""
+    one_sided = ((va >= _CLIP[1]) ^ (onto_a(vb.float()) > _CLIP[1] - 0.5)).float() * mask
+    applies = one_sided.sum((1, 2)) >= _LOW_SHARE * mask.sum((1, 2)).clamp(min=1)
+    la, lb = la.float(), lb.float()
+    clear = _unclipped(la) * (onto_a(_unclipped(lb)) > 0.99).float()
+    order = _layout(blur(la, _LAYOUT_SIGMA), onto_a(blur(lb, _LAYOUT_SIGMA)), clear, mask, empty=-1.0)
+    return torch.where(applies, order, torch.full_like(order, -1.0))
 
 
 def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -386,6 +413,7 @@ class _Level:
         # spectra of every image, computed once: each image is the fixed side of many hypotheses
         self.spectra = spectrum(self.images) if keep_spectra else None
         self.row = None  # global index -> row, when only some images are held
+        self.ids = ids  # row -> global index (None: every image, in order)
         if ids is not None:
             self.row = torch.full((total,), -1, dtype=torch.long, device=ids.device)
             self.row[ids] = torch.arange(len(ids), device=ids.device)
@@ -409,7 +437,8 @@ class Verifier:
                  layout_from: float = -1.0, layout_min: float = 0.97, refine: bool = True,
                  device: torch.device | str = "cpu", sides: np.ndarray | None = None, match: bool = True,
                  colour: np.ndarray | None = None, batch: int | None = None,
-                 aspects: np.ndarray | None = None, holes: np.ndarray | None = None, deep: bool = False) -> None:
+                 aspects: np.ndarray | None = None, holes: np.ndarray | None = None, deep: bool = False,
+                 low: np.ndarray | None = None, value: np.ndarray | None = None) -> None:
         """``layout_from``: the full-resolution score from which the layout check applies (the lowest
         threshold the scores will be held to; below it a pair is not kept whatever the check says).
         ``device``: where the images are held and compared (the scores come back as numpy arrays).
@@ -423,7 +452,9 @@ class Verifier:
         ``deep``: hypotheses zoomed past ``_DEEP_ZOOM`` come from the deep-crop search
         (``thresholds.crop_zoom``): verify them in the crop's frame (``_crop_score``) with the
         translation reach such a crop needs (off: every hypothesis verified as by the usual search,
-        with no work for it per batch)."""
+        with no work for it per batch).
+        ``low``: min(R, G, B) thumbnails of the same images (colour data), for a second layout check
+        (``_low_layout``), and ``value`` their max(R, G, B) (default ``colour``), which tells where it applies."""
         self.device = torch.device(device)
         self.batch = batch or _BATCH * (_GPU_BATCH_FACTOR if self.device.type == "cuda" else 1)
         self.thumbs = np.asarray(thumbs, dtype=np.float32)
@@ -471,6 +502,10 @@ class Verifier:
         self.layout_min = layout_min  # 0: no layout check
         self.refine = refine
         self._colour_thumbs = colour
+        self._low, self._value = low, (colour if value is None else value)
+        # the search's own arrays on the CPU (no copies)
+        self.low = None if low is None or self._value is None else torch.from_numpy(np.asarray(low)).to(self.device)
+        self.value = None if self.low is None else torch.from_numpy(np.asarray(self._value)).to(self.device)
 
     def _t(self, x: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
         """An index or parameter array as a tensor on the verifier's device."""
@@ -543,7 +578,15 @@ class Verifier:
             if len(r) and self.layout_min > 0 and align is not None and level.smooth is not None:
                 ra, rb = a[r], b[r]
                 unclipped = level.clear(ra) * (align(level.clear(rb), r) > 0.99).float()
-                order = _layout(level.smooth[ra], align(level.smooth[rb], r), unclipped, mask[r])
+                sa, sb = level.smooth[ra], align(level.smooth[rb], r)
+                order = _layout(sa, sb, unclipped, mask[r])
+                again = torch.nonzero(order < self.layout_min)[:, 0]
+                if self.low is not None and len(again):  # refused: the min channel may still keep the order
+                    rr = r[again]
+                    ga, gb = level.ids[a[rr]], level.ids[b[rr]]
+                    low = _low_layout(self.low[ga], self.low[gb], self.value[ga], self.value[gb],
+                                      lambda x: align(x, rr), mask[rr])
+                    order[again] = torch.maximum(order[again], low)
                 ncc[r] = torch.where(order >= self.layout_min, ncc[r], torch.full_like(order, -1.0))
         overlap = count / torch.minimum(level.area[a], level.area[b])
         return torch.where(overlap >= (self.min_overlap if least is None else least), ncc, torch.full_like(ncc, -1.0))
@@ -568,7 +611,7 @@ class Verifier:
         # the half-resolution score tracks the full one less closely than the margin at low thresholds;
         # near 1 (look-alike datasets) both are close to 1 and a narrower margin keeps the work small
         margin = float(np.clip(_COARSE_MARGIN * (1 - near) / 0.15, 0.03, _COARSE_MARGIN))
-        out = self.fine_scores(a, b, flip, scale, aligned, np.flatnonzero(quick >= near - margin), out)
+        out = self.fine_scores(a, b, flip, scale, aligned, np.flatnonzero(quick >= near - margin), out, near=near)
         if self.match:
             np.maximum(out, self._matched_scores(a, b, flip, scale, aligned, out, near), out=out)
         if self._colour_thumbs is not None:
@@ -620,11 +663,15 @@ class Verifier:
         out[todo] = colour.fine_scores(pair[:k], pair[k:], flip[todo], scale[todo], aligned[todo], np.arange(k))
         return np.where(out > -1, out - _COLOUR_PENALTY, out)
 
-    def _plain_verifier(self, images: np.ndarray, boxes: np.ndarray, holes: np.ndarray | None = None) -> "Verifier":
+    def _plain_verifier(self, images: np.ndarray, boxes: np.ndarray, holes: np.ndarray | None = None,
+                        of: np.ndarray | None = None) -> "Verifier":
         """A verifier of other images (a pair's images changed for a rescoring) with this one's settings,
-        device and batch, and none of the rescorings (no refinement, no resolution matching)."""
+        device and batch, and none of the rescorings (no refinement, no resolution matching). ``of``:
+        the rows of this verifier the images were made from (their min-channel layout stays known)."""
+        low = None if of is None or self.low is None else np.asarray(self._low)[of]
+        value = None if low is None else np.asarray(self._value)[of]
         return Verifier(images, boxes, *self.settings, refine=False, device=self.device, match=False, deep=self.deep,
-                        batch=self.batch, holes=holes)
+                        batch=self.batch, holes=holes, low=low, value=value)
 
     def _occluded_scores(self, a: np.ndarray, b: np.ndarray, flip: np.ndarray, scale: np.ndarray,
                          aligned: np.ndarray, best: np.ndarray, near: float, reach: float,
@@ -658,7 +705,7 @@ class Verifier:
             # the region in each image's own frame: mirrored for the mirrored side of the pair
             second = np.where(flip[todo][:, None, None], region[None, :, ::-1], region[None])
             holes = np.concatenate([np.broadcast_to(region, second.shape), second])
-            pairwise = self._plain_verifier(images, boxes, holes)
+            pairwise = self._plain_verifier(images, boxes, holes, of=np.r_[a[todo], b[todo]])
             np.maximum(scores, pairwise.score(rows, rows + m, flip[todo], scale[todo], aligned[todo], near),
                        out=scores)
         out[todo] = np.where(scores > -1, scores - occlusion.PENALTY, -1.0)
@@ -725,15 +772,17 @@ class Verifier:
             width = np.ceil(THUMB / np.minimum(sa, sb)[changed]).astype(np.int64) * ~blurred
             ring = _dark_edges(self.thumbs[small], width)
             boxes = boxes.astype(np.int64) + np.r_[ring, ring] * np.array([1, -1, 1, -1])
-        pairwise = self._plain_verifier(images, boxes)
+        pairwise = self._plain_verifier(images, boxes, of=np.r_[a[todo], b[todo]])
         rows = np.arange(m)
         out[todo] = pairwise.score(rows, rows + m, flip[todo], scale[todo], aligned[todo], near)
         out[todo[blurred]] -= _SHARP_PENALTY
         return out
 
     def fine_scores(self, a: np.ndarray, b: np.ndarray, flip: np.ndarray, scale: np.ndarray, aligned: np.ndarray,
-                    todo: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Full-resolution similarity of the hypothesis rows ``todo`` (others: -1, or as in ``out``)."""
+                    todo: np.ndarray, out: np.ndarray | None = None, near: float | None = None) -> np.ndarray:
+        """Full-resolution similarity of the hypothesis rows ``todo`` (others: -1, or as in ``out``).
+        With ``near``: rows whose best zoom comes within _VERTEX_REACH of it without reaching it are
+        scored once more at the zoom where a parabola through their three zooms' scores peaks."""
         out = np.full(len(a), -1.0, np.float32) if out is None else out
         if len(todo) == 0:
             return out
@@ -743,9 +792,40 @@ class Verifier:
             r = as_is[s:s + self.batch]
             out[r] = _numpy(self._as_is(fine, self._t(a[r]), self._t(b[r]), self._t(flip[r])))
         search = todo[aligned[todo]]
-        for refine in _SCALE_REFINE:  # the hypothesis' zoom is on a grid; the copy's zoom lies between
-            np.maximum(out, self._batched(fine, a, b, flip, scale * refine, search), out=out)
+        # the hypothesis' zoom is on a grid; the copy's zoom lies between
+        around = [self._batched(fine, a, b, flip, scale * refine, search) for refine in _SCALE_REFINE]
+        for x in around:
+            np.maximum(out, x, out=out)
+        if near is not None and len(search):
+            np.maximum(out, self._vertex_scores(fine, a, b, flip, scale, search, [x[search] for x in around], near),
+                       out=out)
         return out
+
+    def _vertex_scores(self, level: _Level, a, b, flip, scale, rows: np.ndarray, around: list[np.ndarray],
+                       near: float) -> np.ndarray:
+        """Scores (others -1) at the peak of a parabola through each row's scores at the three zooms of
+        _SCALE_REFINE, for the rows whose best of the three is within _VERTEX_REACH below ``near``.
+
+        A crop's zoom is any number, and its score falls fast away from it: on the second draw's tuning
+        suites, two copies cropped by 85 % and brightened x1.5 scored 0.906 and 0.915 at a zoom midway
+        between two of the three (0.815, against 0.797 and 0.833) and under 0.9 at them. The affine
+        refinement would find that zoom, but it fits four more parameters and its score is held
+        _REFINE_PENALTY higher; this fits the one parameter already searched."""
+        out = np.full(len(a), -1.0, np.float32)
+        lo, mid, hi = around
+        best = np.maximum(np.maximum(lo, mid), hi)
+        den = lo - 2 * mid + hi
+        wanted = (best >= near - _VERTEX_REACH) & (best < near) & (np.minimum(np.minimum(lo, mid), hi) > -1) & (den < 0)
+        rows, lo, hi, den = rows[wanted], lo[wanted], hi[wanted], den[wanted]
+        # the peak's offset in steps of the zoom grid, at most half a step beyond the outer zooms
+        at = np.clip(0.5 * (lo - hi) / den, -1.5, 1.5)
+        new = np.min(np.abs(at[:, None] - np.array([-1.0, 0.0, 1.0])[None]), 1) >= _VERTEX_NEW
+        rows, at = rows[new], at[new]
+        if len(rows) == 0:
+            return out
+        zoom = scale.astype(np.float32).copy()
+        zoom[rows] = scale[rows] * np.exp(at * math.log(_SCALE_REFINE[2]))
+        return self._batched(level, a, b, flip, zoom, rows)
 
     def _as_is(self, level: _Level, a: torch.Tensor, b: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
         a, b = level.rows(a), level.rows(b)
@@ -819,8 +899,12 @@ class Verifier:
         if full:
             ncc = _information_adjusted(ncc, cb, wb, mask, _CROP_N_REF)
             if self.layout_min > 0:
-                order = _layout(level.smooth[rc], blur(warped, _LAYOUT_SIGMA), level.clear(rc) * _unclipped(warped),
-                                mask)
+                clear = level.clear(rc) * _unclipped(warped)
+                sc, sw = level.smooth[rc], blur(warped, _LAYOUT_SIGMA)
+                order = _layout(sc, sw, clear, mask)
+                if self.low is not None:
+                    order = torch.maximum(order, _low_layout(self.low[crop], self.low[orig], self.value[crop],
+                                                             self.value[orig], lambda x: my @ x @ mt, mask))
                 ncc = torch.where(order >= self.layout_min, ncc, torch.full_like(order, -1.0))
         # of the smaller of the two contents as they lie in the crop's frame (an original with fill
         # bars, magnified, covers less of it than the crop's own content)
