@@ -316,7 +316,7 @@ def test_only_images_with_black_fill_on_one_side_are_moved_back() -> None:
              "plain": img, "sky": sky, "framed": _letterbox(img[4:28, 4:28], (32, 32), 0)}
     moved = {}
     for name, a in cases.items():
-        thumbs, boxes, _, _, value = _thumbs_same_size(a[None])
+        thumbs, boxes, _, _, value, _ = _thumbs_same_size(a[None])
         views, moved_value = unshifted_views(thumbs, boxes, value)
         moved[name] = len(views)
         if len(views):
@@ -362,7 +362,7 @@ def test_a_shifted_then_cropped_copy_moved_back_is_zoomed_out_about_the_fill_edg
     for seed in (81, 84, 88):
         img = photos(1, seed=seed, cells=(3, 6, 10))[0]
         for dy, dx, expected in ((4, 4, (-1, -1)), (-4, 4, (1, -1)), (4, -4, (-1, 1))):
-            thumbs, boxes, _, _, value = _thumbs_same_size(np.stack([img, _shifted_then_cropped(img, dy, dx)]))
+            thumbs, boxes, _, _, value, _ = _thumbs_same_size(np.stack([img, _shifted_then_cropped(img, dy, dx)]))
             views, _ = unshifted_views(thumbs, boxes, value)
             assert views.rows.tolist() == [1]
             anchors = _zoom_anchors(torch.from_numpy(np.concatenate([boxes, views.boxes]).astype(np.int64)),
@@ -391,9 +391,9 @@ def test_a_moved_back_copy_in_the_larger_split_asks_zoomed_out() -> None:
     rng = np.random.default_rng(0)
     copies = [_shifted_then_cropped(train[i], *(int(v) for v in rng.choice([-4, 4], 2))) for i in range(30)]
     images = np.concatenate([train, np.stack(copies), photos(100, seed=92, cells=(3, 6, 10))])
-    thumbs, boxes, contrast, letterbox, value = _thumbs_same_size(images)
+    thumbs, boxes, contrast, letterbox, value, low = _thumbs_same_size(images)
     prints = Prints(np.zeros(len(images), "S16"), thumbs, boxes, contrast, np.full(len(images), 32, np.int16),
-                    views=letterbox, value_thumbs=value)
+                    views=letterbox, value_thumbs=value, low_thumbs=low)
     groups = np.r_[np.zeros(len(train), np.int64), np.ones(len(images) - len(train), np.int64)]
     rows = nd.SearchRows.of(prints, groups)
     extended, groups, origin = rows.prints, rows.groups, rows.origin
@@ -523,7 +523,7 @@ def test_a_one_pixel_fill_is_moved_back_along_with_a_shifts_fill_on_the_other_ax
     moved = {}
     for name, a in {"4 right, 1 up": shift(img, -1, 4), "4 down, 1 left": shift(img, 4, -1),
                     "1 up alone": shift(img, -1, 0)}.items():
-        thumbs, boxes, _, _, value = _thumbs_same_size(a[None])
+        thumbs, boxes, _, _, value, _ = _thumbs_same_size(a[None])
         views, _ = unshifted_views(thumbs, boxes, value)
         moved[name] = len(views)
         if len(views):
@@ -582,7 +582,7 @@ def test_a_deep_crop_of_a_letterboxed_original_is_verified_at_both_resolutions()
         img = photos(1, seed=seed, cells=(3, 6, 10))[0].copy()
         img[:6], img[25:] = 0, 0  # letterboxed: 19 rows of content (the crop keeps the lower bar's top)
         copy = _crop(img, 0.7, 0.0, 0.8)
-        thumbs, boxes, _, _, _ = _thumbs_same_size(np.stack([img, copy]))
+        thumbs, boxes, _, _, _, _ = _thumbs_same_size(np.stack([img, copy]))
         v = Verifier(thumbs, boxes, 0.2, 0.5, layout_min=0.97, deep=True)
         a, b, flip, scale = np.array([0]), np.array([1]), np.array([False]), np.array([1 / 1.43])
         coarse = v._batched(v.coarse, a, b, flip, scale, np.array([0]))[0]
