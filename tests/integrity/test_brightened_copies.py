@@ -82,12 +82,13 @@ def test_a_crop_between_the_tried_zooms_is_scored_at_its_own_zoom(monkeypatch) -
     crop = np.asarray(Image.fromarray(base).crop((3, 2, 3 + side, 2 + side)).resize((32, 32), Image.BICUBIC))
     prints = _prints([base, crop])
     verifier = Verifier(prints.thumbs, prints.boxes, 0.2, 0.5, 0.9, refine=False, match=False)
-    tried: list[float] = []
+    tried: list[tuple[float, float]] = []  # (zoom, score) of every row scored
     batched = Verifier._batched
 
     def spy(self, level, a, b, flip, scale, rows):
-        tried.extend(float(scale[r]) for r in rows)
-        return batched(self, level, a, b, flip, scale, rows)
+        out = batched(self, level, a, b, flip, scale, rows)
+        tried.extend((float(scale[r]), float(out[r])) for r in rows)
+        return out
 
     monkeypatch.setattr(Verifier, "_batched", spy)
     rows = (np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, bool), np.array([1 / 1.2]), np.ones(1, bool))
@@ -96,8 +97,12 @@ def test_a_crop_between_the_tried_zooms_is_scored_at_its_own_zoom(monkeypatch) -
     # already above ``near``: nothing more is tried
     assert verifier.fine_scores(*rows, np.arange(1), near=float(three) - 0.01)[0] == three and len(tried) == 6
     # ``near`` just above the three zooms' best: the row is close, so it is scored at its peak
-    peaked = verifier.fine_scores(*rows, np.arange(1), near=float(three) + 0.01)[0]
+    missed = verifier.fine_scores(*rows, np.arange(1), near=float(three) + 0.01)[0]
     assert len(tried) == 10
-    first, peak = sorted(tried[:3]), tried[-1]
-    assert first[0] < peak < first[2] and min(abs(np.log(peak / z)) for z in first) > 0.1 * np.log(1.045)
-    assert peaked > three
+    peak_zoom, peak = tried[-1]
+    zooms = sorted(z for z, _ in tried[:3])
+    assert zooms[0] < peak_zoom < zooms[2] and min(abs(np.log(peak_zoom / z)) for z in zooms) > 0.1 * np.log(1.045)
+    assert three < peak < three + 0.01
+    assert missed == three  # a peak that still misses ``near`` changes nothing
+    # with ``near`` between the three zooms' best and the peak, the peak's score counts
+    assert verifier.fine_scores(*rows, np.arange(1), near=(float(three) + peak) / 2)[0] == np.float32(peak)
