@@ -913,9 +913,13 @@ class Verifier:
                 clear = level.clear(rc) * _unclipped(warped)
                 sc, sw = level.smooth[rc], blur(warped, _LAYOUT_SIGMA)
                 order = _layout(sc, sw, clear, mask)
-                if self.low is not None:
-                    order = torch.maximum(order, _low_layout(self.low[crop], self.low[orig], self.value[crop],
-                                                             self.value[orig], partial(_rows_mapped, my, mt), mask))
+                # rows the grayscale check refused whose score could count: the min channel may still keep the order
+                again = torch.nonzero((order < self.layout_min) & (ncc >= self.layout_from))[:, 0]
+                if self.low is not None and len(again):
+                    ca, oa = crop[again], orig[again]
+                    low = _low_layout(self.low[ca], self.low[oa], self.value[ca], self.value[oa],
+                                      partial(_rows_mapped, my[again], mt[again]), mask[again])
+                    order[again] = torch.maximum(order[again], low)
                 ncc = torch.where(order >= self.layout_min, ncc, torch.full_like(order, -1.0))
         # of the smaller of the two contents as they lie in the crop's frame (an original with fill
         # bars, magnified, covers less of it than the crop's own content)
