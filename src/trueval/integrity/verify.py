@@ -305,25 +305,23 @@ def _unclipped(x: torch.Tensor) -> torch.Tensor:
     return (~clipped).float()
 
 
-def _rows_mapped(my: torch.Tensor, mt: torch.Tensor, x: torch.Tensor, k: torch.Tensor | None = None) -> torch.Tensor:
-    """``my @ x @ mt`` for every row, or for the rows ``k`` (x then holds those rows only)."""
-    return my @ x @ mt if k is None else my[k] @ x @ mt[k]
-
-
 def _low_layout(la: torch.Tensor, lb: torch.Tensor, va: torch.Tensor, vb: torch.Tensor, onto_a,
                 mask: torch.Tensor) -> torch.Tensor:
-    """The layout check on min(R, G, B) (``la``, ``lb``: uint8 rows; ``onto_a(planes, k=None)`` brings
-    planes of b, of every row or of the rows ``k``, onto a),
-    the channel a brightened copy saturates last. A brightened blue sky saturates its green and blue
-    channels and not its red one: its grayscale stays under the clipping level, yet no longer follows
-    the original's by one increasing map (two pixels of one grey and other hues brighten differently),
-    while its red channel, and so its minimum, still does. On the second draw's tuning suites the
-    grayscale check refused 3 of the 10 missed copies cropped by 80-85 % and brightened x1.5 (Spearman
-    0.85-0.96, band-pass scores 0.918-0.922 without the check). Only where a channel saturates in one
-    image and not in the other over _LOW_SHARE of the overlap (``va``, ``vb``: max(R, G, B)): those
-    copies' shares were 0.45-0.86; without it the first draw's airplane suite reported six more pairs
-    that count as false (five labelled different photos), whose shares were 0-0.26 where looked at. -1 elsewhere, and where too few pixels are clear of clipping in both (nothing
-    to judge is no evidence here: the grayscale check has already failed)."""
+    """The layout check on min(R, G, B), the channel a brightened copy saturates last (``la``, ``lb``:
+    uint8 rows; ``va``, ``vb``: their max(R, G, B); ``onto_a(planes, k=None)`` brings planes of b, of
+    every row or of the rows ``k``, onto a).
+
+    A brightened blue sky saturates its green and blue channels and not its red one: its grayscale
+    stays under the clipping level, yet no longer follows the original's by one increasing map (two
+    pixels of one grey and other hues brighten differently), while its red channel, and so its
+    minimum, still does. On the second draw's tuning suites the grayscale check refused 3 of the 10
+    missed copies cropped by 80-85 % and brightened x1.5 (Spearman 0.85-0.96, band-pass scores
+    0.918-0.922 without the check). Only where a channel saturates in one image and not in the
+    other over _LOW_SHARE of the overlap: those copies' shares were 0.45-0.86; without the condition
+    the first draw's airplane suite reported six more pairs that count as false (five labelled
+    different photos), whose shares were 0-0.26 where looked at. -1 elsewhere, and where too few
+    pixels are clear of clipping in both (nothing to judge is no evidence here: the grayscale check
+    has already failed)."""
     one_sided = ((va >= _CLIP[1]) ^ (onto_a(vb.float()) > _CLIP[1] - 0.5)).float() * mask
     order = torch.full((len(la),), -1.0, device=la.device)
     # ranked only where it applies: on CIFAR-10, 467 of the 15,831 rows the grayscale check refused (1 passed)
@@ -516,6 +514,22 @@ class Verifier:
         self.low = None if low is None or self._value is None else torch.from_numpy(np.asarray(low)).to(self.device)
         self.value = None if self.low is None else torch.from_numpy(np.asarray(self._value)).to(self.device)
 
+    def _checked_on_low(self, order: torch.Tensor, could: torch.Tensor | None, ga: torch.Tensor, gb: torch.Tensor,
+                        onto_a, mask: torch.Tensor) -> torch.Tensor:
+        """The layout check's ``order`` with the rows it refused (those of them ``could`` count, None:
+        all) checked again on the min channel (``_low_layout``); ``ga``, ``gb``: the rows' images (global
+        indices); ``onto_a(planes, k)`` brings planes of b of the rows ``k`` onto a."""
+        refused = order < self.layout_min
+        again = torch.nonzero(refused if could is None else refused & could)[:, 0]
+        if self.low is None or len(again) == 0:
+            return order
+        ia, ib = ga[again], gb[again]
+        low = _low_layout(self.low[ia], self.low[ib], self.value[ia], self.value[ib],
+                          lambda x, k=None: onto_a(x, again if k is None else again[k]), mask[again])
+        order = order.clone()
+        order[again] = torch.maximum(order[again], low)
+        return order
+
     def _t(self, x: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
         """An index or parameter array as a tensor on the verifier's device."""
         return torch.as_tensor(x, dtype=dtype, device=self.device)
@@ -587,15 +601,9 @@ class Verifier:
             if len(r) and self.layout_min > 0 and align is not None and level.smooth is not None:
                 ra, rb = a[r], b[r]
                 unclipped = level.clear(ra) * (align(level.clear(rb), r) > 0.99).float()
-                sa, sb = level.smooth[ra], align(level.smooth[rb], r)
-                order = _layout(sa, sb, unclipped, mask[r])
-                again = torch.nonzero(order < self.layout_min)[:, 0]
-                if self.low is not None and len(again):  # refused: the min channel may still keep the order
-                    rr = r[again]
-                    ga, gb = level.ids[a[rr]], level.ids[b[rr]]
-                    low = _low_layout(self.low[ga], self.low[gb], self.value[ga], self.value[gb],
-                                      lambda x, k=None: align(x, rr if k is None else rr[k]), mask[rr])
-                    order[again] = torch.maximum(order[again], low)
+                order = _layout(level.smooth[ra], align(level.smooth[rb], r), unclipped, mask[r])
+                order = self._checked_on_low(order, None, level.ids[ra], level.ids[rb], lambda x, k: align(x, r[k]),
+                                             mask[r])
                 ncc[r] = torch.where(order >= self.layout_min, ncc[r], torch.full_like(order, -1.0))
         overlap = count / torch.minimum(level.area[a], level.area[b])
         return torch.where(overlap >= (self.min_overlap if least is None else least), ncc, torch.full_like(ncc, -1.0))
@@ -910,16 +918,10 @@ class Verifier:
         if full:
             ncc = _information_adjusted(ncc, cb, wb, mask, _CROP_N_REF)
             if self.layout_min > 0:
-                clear = level.clear(rc) * _unclipped(warped)
-                sc, sw = level.smooth[rc], blur(warped, _LAYOUT_SIGMA)
-                order = _layout(sc, sw, clear, mask)
-                # rows the grayscale check refused whose score could count: the min channel may still keep the order
-                again = torch.nonzero((order < self.layout_min) & (ncc >= self.layout_from))[:, 0]
-                if self.low is not None and len(again):
-                    ca, oa = crop[again], orig[again]
-                    low = _low_layout(self.low[ca], self.low[oa], self.value[ca], self.value[oa],
-                                      partial(_rows_mapped, my[again], mt[again]), mask[again])
-                    order[again] = torch.maximum(order[again], low)
+                order = _layout(level.smooth[rc], blur(warped, _LAYOUT_SIGMA), level.clear(rc) * _unclipped(warped),
+                                mask)
+                order = self._checked_on_low(order, ncc >= self.layout_from, crop, orig,
+                                             lambda x, k: my[k] @ x @ mt[k], mask)
                 ncc = torch.where(order >= self.layout_min, ncc, torch.full_like(order, -1.0))
         # of the smaller of the two contents as they lie in the crop's frame (an original with fill
         # bars, magnified, covers less of it than the crop's own content)
