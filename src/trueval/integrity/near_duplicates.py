@@ -98,9 +98,8 @@ class SearchRows:
         starts = np.cumsum([0] + [len(p) for p in parts[:-1]]).tolist()
         # per part, rows numbered from its start: the same views, in the same order, as of their concatenation
         shifts = [unshifted_views(p.thumbs, p.boxes, p.value_thumbs) for p in parts]
-        # the min-channel thumbnails moved the same way (the views are the same: ``unshifted_views`` is
-        # a function of the grayscale thumbnails and boxes)
-        lows = [unshifted_views(p.thumbs, p.boxes, p.low_thumbs)[1] for p in parts]
+        # the min-channel thumbnails moved the same way as the views
+        lows = [None if p.low_thumbs is None else moved_like(v, p.boxes, p.low_thumbs) for p, (v, _) in zip(parts, shifts)]
         moved = Views.concat([v.shifted(at) for (v, _), at in zip(shifts, starts)])
         letterbox = Views.concat([p.views.shifted(at) for p, at in zip(parts, starts) if p.views is not None]
                                  or [Views.empty()])
@@ -225,17 +224,30 @@ def unshifted_views(thumbs: np.ndarray | None, boxes: np.ndarray | None, value: 
     inside = box_masks(torch.from_numpy(b[rows]), size).numpy() > 0
     fill = ~inside
     dark = (thumbs[rows] * fill).sum((1, 2)) / fill.sum((1, 2)) <= darkest
-    rows, inside = rows[dark], inside[dark]
+    rows = rows[dark]
     if len(rows) == 0:
         return none
     moves = np.stack([dy[rows], dx[rows]], 1)
+    moved_boxes = (b[rows] + np.repeat(moves, 2, 1)).astype(np.int16)
+    views = Views(rows, _moved(thumbs, rows, moved_boxes, boxes).astype(np.float32, copy=False), moved_boxes)
+    return views, None if value is None else moved_like(views, boxes, value)
 
-    def moved(source: np.ndarray) -> np.ndarray:
-        # the fill zeroed, then rolled: what wraps round is fill, so the content lands on zeros
-        return np.stack([np.roll(np.where(m, x, 0), tuple(d), (0, 1)) for x, m, d in zip(source[rows], inside, moves)])
 
-    views = Views(rows, moved(thumbs).astype(np.float32, copy=False), (b[rows] + np.repeat(moves, 2, 1)).astype(np.int16))
-    return views, None if value is None else moved(value)
+def moved_like(views: Views, boxes: np.ndarray, plane: np.ndarray) -> np.ndarray:
+    """Another plane of the same images (value or min-channel thumbnails; ``boxes``: the images') moved
+    back as ``unshifted_views`` moved them into ``views``."""
+    return _moved(plane, views.rows, views.boxes, boxes)
+
+
+def _moved(plane: np.ndarray, rows: np.ndarray, moved_boxes: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """``plane``'s ``rows`` moved so that their content boxes become ``moved_boxes``: the fill zeroed, then
+    rolled; what wraps round is fill, so the content lands on zeros."""
+    if len(rows) == 0:
+        return np.zeros((0, *np.shape(plane)[1:]), np.asarray(plane).dtype)
+    b = np.asarray(boxes)[rows].astype(np.int64)
+    moves = moved_boxes[:, [0, 2]].astype(np.int64) - b[:, [0, 2]]
+    inside = box_masks(torch.from_numpy(b), plane.shape[-1]).numpy() > 0
+    return np.stack([np.roll(np.where(m, x, 0), tuple(d), (0, 1)) for x, m, d in zip(plane[rows], inside, moves)])
 
 
 def _search(prints: Prints, active: np.ndarray, g: np.ndarray, settings: IntegritySettings, device: torch.device,
