@@ -33,7 +33,7 @@ def small_tasks(monkeypatch):
     """Processes from a few dozen files on (the defaults wait for thousands), two workers anywhere."""
     monkeypatch.setattr(fingerprints, "_PROCESS_TASK_FILES", 16)
     monkeypatch.setattr(fingerprints, "_PROCESS_MIN_FILES", 32)
-    monkeypatch.setattr(fingerprints, "_cores", lambda: 2)
+    monkeypatch.setattr(fingerprints, "cores", lambda: 2)
     here: list[int] = []  # chunks decoded in this process (a forked worker appends to its own copy)
     real = fingerprints._decode_chunk
     monkeypatch.setattr(fingerprints, "_decode_chunk", lambda paths, mode: here.append(len(paths)) or real(paths, mode))

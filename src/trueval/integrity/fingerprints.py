@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from trueval.core.errors import UnreadableImages, UserError
 from trueval.core.samples import SampleSet, load_image, unreadable
+from trueval.integrity.forked import can_fork, cores
 
 THUMB = 32
 # luma weights of ITU-R BT.601, the ones PIL's convert("L") uses
@@ -228,8 +229,8 @@ def _decode_in_chunks(paths: list[str], mode: str | None, chunk: int) -> Iterato
     from this one need not import torch again. Same decoder, same pixels, whatever the core count.
     A task a worker cannot decode is decoded again here, so an unreadable file fails as it would
     without workers."""
-    workers = _cores()
-    if workers < 2 or len(paths) < _PROCESS_MIN_FILES or _heavy(paths[0]) or not _can_fork():
+    workers = cores()
+    if workers < 2 or len(paths) < _PROCESS_MIN_FILES or _heavy(paths[0]) or not can_fork():
         for s in range(0, len(paths), chunk):
             yield decode_files(paths[s:s + chunk], mode)
         return
@@ -266,13 +267,6 @@ def _decode_task(paths: list[str], mode: str | None) -> np.ndarray | list[np.nda
     return np.stack(images) if len({a.shape for a in images}) == 1 else images
 
 
-def _can_fork() -> bool:
-    import multiprocessing
-    import sys
-
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
-
-
 def decode_files(paths: list[str], mode: str | None, what: str | None = None) -> list[np.ndarray]:
     """uint8 HWC pixels of ``paths`` (in order), decoded on every core when the files are heavy.
 
@@ -287,7 +281,7 @@ def decode_files(paths: list[str], mode: str | None, what: str | None = None) ->
     if what is not None:
         with stage(what, total=len(paths)):
             return decode_files(paths, mode)
-    workers = _cores()
+    workers = cores()
     if workers < 2 or len(paths) < 2 * _TASK_FILES or not _heavy(paths[0]):
         out = []
         for i in range(0, len(paths), 8 * _TASK_FILES):
@@ -304,12 +298,6 @@ def decode_files(paths: list[str], mode: str | None, what: str | None = None) ->
             out += decoded
             advance(len(chunk))
     return out
-
-
-def _cores() -> int:
-    import os
-
-    return min(16, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def _heavy(path: str) -> bool:

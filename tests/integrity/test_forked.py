@@ -1,0 +1,96 @@
+"""Verification shared among forked worker processes: the same pairs and scores, bit for bit, as one
+process verifying them all; a worker that dies costs time, never a result."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from trueval.integrity import forked
+
+
+def test_forked_map_keeps_the_order_and_runs_in_other_processes() -> None:
+    here = os.getpid()
+    done = forked.forked_map(lambda x: (x * x, os.getpid(), torch.get_num_threads()), list(range(7)), 2)
+    assert [d[0] for d in done] == [x * x for x in range(7)]
+    assert all(pid != here for _, pid, _ in done)
+    assert {threads for _, _, threads in done} == {1}  # one thread each: the workers share the cores
+    alone = forked.forked_map(lambda x: os.getpid(), [1, 2], 1)
+    assert alone == [here, here]
+
+
+def test_a_worker_that_dies_costs_time_not_a_result(caplog) -> None:
+    here = os.getpid()
+
+    def dies_in_a_worker(x: int) -> int:
+        if os.getpid() != here:
+            os._exit(3)  # as the kernel's out-of-memory killer would end it
+        return x + 1
+
+    with caplog.at_level(logging.WARNING):
+        assert forked.forked_map(dies_in_a_worker, [1, 2, 3], 2) == [2, 3, 4]
+    assert "worker process died" in caplog.text
+
+
+def test_the_search_uses_one_process_on_a_gpu_and_one_per_allowed_thread() -> None:
+    assert forked.search_workers(torch.device("meta")) == 1
+    assert forked.search_workers(torch.device("cpu")) == max(1, min(torch.get_num_threads(), forked.cores()))
+
+
+def test_verification_in_worker_processes_equals_one_process(monkeypatch) -> None:
+    """Every hypothesis of a pair goes to one worker (the rescorings take each pair's best one): the
+    pairs, their scores and the threshold are exactly what one process finds."""
+    from synthetic import NEAR, photos
+
+    import trueval.integrity.near_duplicates as nd
+    from trueval.core.samples import SampleSet
+    from trueval.integrity.fingerprints import compute_prints
+    from trueval.integrity.settings import IntegritySettings
+
+    imgs = photos(90, seed=5)
+    copies = [np.asarray(NEAR[kind](imgs[i])) for i, kind in enumerate(("shift", "jpeg", "crop", "brighter",
+                                                                        "shift", "jpeg"))]
+    test = np.concatenate([imgs[60:], np.stack(copies)])
+    images = np.concatenate([imgs[:60], test])
+    prints = compute_prints(SampleSet("all", np.zeros(len(images), np.int64), images=images, sources=["gen"]))
+    groups = np.r_[np.zeros(60, np.int64), np.ones(len(test), np.int64)]
+    settings = IntegritySettings.from_config({"cache": False})
+    one = nd.near_pairs(prints, groups, settings)
+    calls: list[int] = []
+    real = forked.forked_map
+    monkeypatch.setattr(nd, "_FORK_MIN_HYPOTHESES", 0)
+    monkeypatch.setattr(nd, "search_workers", lambda device: 2)
+    monkeypatch.setattr(nd, "forked_map", lambda fn, parts, workers: calls.append(len(parts)) or real(fn, parts, workers))
+    shared = nd.near_pairs(prints, groups, settings)
+    assert calls == [4]  # two parts per worker
+    assert len(one.a) >= 4  # the copies were found
+    for field in ("a", "b", "score"):
+        assert np.array_equal(getattr(one, field), getattr(shared, field)), field
+    assert one.threshold == shared.threshold
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_verified_parts_keep_each_pair_whole(monkeypatch, workers: int) -> None:
+    import trueval.integrity.near_duplicates as nd
+
+    seen: list[set] = []
+
+    class Recorder:
+        def score(self, a, b, flip, scale, aligned, near, refinable=None):
+            seen.append(set(zip(a.tolist(), b.tolist())))
+            return (a * 1000 + b).astype(np.float32)
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 20, 500), rng.integers(20, 40, 500)
+    hyp = (a, b, np.zeros(500, bool), np.ones(500), np.ones(500, bool))
+    monkeypatch.setattr(nd, "_FORK_MIN_HYPOTHESES", 0)
+    monkeypatch.setattr(nd, "forked_map", lambda fn, parts, w: [fn(p) for p in parts])  # parts, in this process
+    out = nd._verified(Recorder(), hyp, 0.9, None, workers)
+    assert np.array_equal(out, (a * 1000 + b).astype(np.float32))
+    assert len(seen) == (1 if workers == 1 else 4)
+    for i, s in enumerate(seen):
+        assert all(not (s & t) for t in seen[i + 1:])  # no pair in two parts
