@@ -299,3 +299,28 @@ def test_half_resolution_means_are_avg_pool2d_bit_for_bit() -> None:
     for x in (torch.rand(50, 32, 32, generator=gen) * 255, torch.rand(50, 16, 16, generator=gen),
               (torch.rand(50, 32, 32, generator=gen) > 0.3).float()):
         assert torch.equal(verify._half(x), torch.nn.functional.avg_pool2d(x[:, None], 2)[:, 0])
+
+
+def test_fingerprints_written_as_they_come_equal_the_chunks_joined(monkeypatch) -> None:
+    """``compute_prints`` writes each chunk's rows into arrays made at the first instead of joining
+    the chunks at the end: every field and letterbox view must be what joining them gave."""
+    from synthetic import photos
+
+    import trueval.integrity.fingerprints as fp
+    from trueval.core.samples import SampleSet
+
+    imgs = photos(40, seed=12)
+    imgs[3:9, :5], imgs[3:9, -5:] = 0, 0  # letterboxed: views of their content, across two chunks
+    ss = SampleSet("x", np.zeros(len(imgs), np.int64), images=imgs, sources=["gen"])
+    monkeypatch.setattr(fp, "_CHUNK", 7)
+    parts = [fp._prints_of_batch(batch, True) for batch in fp._batches(ss)]
+    joined, written = fp.Prints.concat(parts), fp.compute_prints(ss)
+    for name in fp._ROW_FIELDS:
+        assert np.array_equal(getattr(joined, name), getattr(written, name)), name
+    assert len(written.views) >= 6
+    for name in ("rows", "thumbs", "boxes"):
+        assert np.array_equal(getattr(joined.views, name), getattr(written.views, name)), name
+    grey = [fp.Prints(p.hashes, p.thumbs, p.boxes, p.contrast, p.side) if i == 2 else p for i, p in enumerate(parts)]
+    lacking = fp.Prints.joined(iter(grey), len(imgs))  # a part without value thumbnails: none for any row
+    assert lacking.value_thumbs is None and lacking.low_thumbs is None and lacking.views is not None
+    assert np.array_equal(lacking.thumbs, joined.thumbs)
