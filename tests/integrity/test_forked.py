@@ -94,3 +94,40 @@ def test_verified_parts_keep_each_pair_whole(monkeypatch, workers: int) -> None:
     assert len(seen) == (1 if workers == 1 else 4)
     for i, s in enumerate(seen):
         assert all(not (s & t) for t in seen[i + 1:])  # no pair in two parts
+
+
+def test_a_signal_stops_the_workers_at_once() -> None:
+    """SIGTERM (or Ctrl-C) during a forked verification ends the workers' parts instead of waiting for
+    them: on CIFAR-10 the audit took 13 s to exit on SIGTERM while its workers finished 11-s parts."""
+    import signal
+    import time
+
+    here = os.getpid()
+    seen: list[int] = []
+
+    def slow(x: int) -> int:
+        if os.getpid() != here:
+            time.sleep(60)
+        return x
+
+    class Stop(Exception):
+        pass
+
+    def handler(signum, frame):
+        seen.extend(p.pid for p in __import__("multiprocessing").active_children())
+        raise Stop
+
+    old = signal.signal(signal.SIGALRM, handler)
+    start = time.perf_counter()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        with pytest.raises(Stop):
+            forked.forked_map(slow, [1, 2, 3, 4], 2)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert time.perf_counter() - start < 15
+    assert seen  # the workers were running when the signal came
+    for pid in seen:  # and are gone now
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
