@@ -33,7 +33,20 @@ def test_a_worker_that_dies_costs_time_not_a_result(caplog) -> None:
 
     with caplog.at_level(logging.WARNING):
         assert forked.forked_map(dies_in_a_worker, [1, 2, 3], 2) == [2, 3, 4]
-    assert "worker process died" in caplog.text
+    assert "worker processes failed" in caplog.text
+
+
+def test_workers_that_cannot_start_cost_time_not_a_result(monkeypatch, caplog) -> None:
+    import concurrent.futures
+
+    class NoFork(concurrent.futures.ProcessPoolExecutor):
+        def map(self, *args, **kwargs):
+            raise BlockingIOError(11, "Resource temporarily unavailable")  # as fork() under a process limit
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", NoFork)
+    with caplog.at_level(logging.WARNING):
+        assert forked.forked_map(lambda x: 2 * x, [1, 2, 3], 2) == [2, 4, 6]
+    assert "Resource temporarily unavailable" in caplog.text
 
 
 def test_the_search_uses_one_process_on_a_gpu_and_one_per_allowed_thread() -> None:

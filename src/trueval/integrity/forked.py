@@ -26,7 +26,8 @@ _JOB: tuple[Callable, Sequence] | None = None
 
 
 def cores() -> int:
-    """Cores this process may run on (at most 16: past that, workers wait on memory, not on cores)."""
+    """Cores this process may run on, at most 16 (each worker adds its own memory: 340 MB in the
+    search of CIFAR-10)."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return min(16, n)
 
@@ -53,8 +54,8 @@ def _run(i: int):
 
 def forked_map(fn: Callable[[T], R], parts: Sequence[T], workers: int) -> list[R]:
     """``[fn(p) for p in parts]``, in order, the parts shared among ``workers`` forked processes of one
-    thread each (in this process when ``workers`` < 2, or when a worker dies: the work is then done
-    again here, as it would be without workers). ``fn`` and ``parts`` reach the workers by the fork,
+    thread each (in this process when ``workers`` < 2, or when a worker dies or none can be started:
+    the work is then done again here, as it would be without workers). ``fn`` and ``parts`` reach the workers by the fork,
     not by pickling; only the results come back through a pipe."""
     global _JOB
     if workers < 2 or len(parts) < 2 or not can_fork():
@@ -68,8 +69,10 @@ def forked_map(fn: Callable[[T], R], parts: Sequence[T], workers: int) -> list[R
                                initializer=torch.set_num_threads, initargs=(1,))
     try:
         return list(pool.map(_run, range(len(parts))))
-    except BrokenProcessPool:
-        log.warning("integrity gate: a worker process died (out of memory?); doing its work in this process")
+    except (BrokenProcessPool, OSError) as exc:  # a worker killed, or none could be started
+        log.warning("integrity gate: worker processes failed (%s); doing their work in this process",
+                    str(exc) or type(exc).__name__)
+        _stop_workers(pool)
         return [fn(p) for p in parts]
     except BaseException:
         _stop_workers(pool)  # SIGTERM, Ctrl-C, an error: not after the running parts (11 s each on CIFAR-10)
