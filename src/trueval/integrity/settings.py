@@ -165,7 +165,7 @@ class IntegritySettings:
 
 
 # bump when the detector changes so that cached reports of an older detector are not reused
-ALGORITHM_VERSION = 17  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
+ALGORITHM_VERSION = 18  # 2: layout check in the verification; 3: affine refinement, JPEG-proof fill borders;
 # 4: letterboxed images also searched by their content alone; 5: pairs of different resolutions matched;
 # 6: pairs of different sharpness matched (the sharper one blurred); 7: close pairs of colour images
 # scored again on value thumbnails (hue rotations); 8: images with black fill on one side of an axis
@@ -185,7 +185,9 @@ ALGORITHM_VERSION = 17  # 2: layout check in the verification; 3: affine refinem
 # 16: the deep-crop search is on by default (crop_zoom 1.43) and verifies a candidate one way round
 # when the 8 x 8 grid of its zoomed view tells which (with it off, every pair and score is version 14's);
 # 17: colour pairs refused by the layout check get a second one on min(R, G, B) (a brightened sky's
-# unsaturated channel), and pairs that came close at three zooms are scored at the zoom where they peak
+# unsaturated channel), and pairs that came close at three zooms are scored at the zoom where they peak;
+# 18: pairs between splits refused outright at full resolution whose half-resolution score reached the
+# threshold get the resolution and sharpness matching too (blurred and shrunk copies the layout check refused)
 # Not a version: the report's look-alikes (thresholds.rival_margin) are sorted out of what was found,
 # on every run, after the cache
 
