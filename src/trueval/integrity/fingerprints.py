@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -103,9 +103,7 @@ class Prints:
 
         starts = np.cumsum([0] + [len(p) for p in parts[:-1]])
         views = [p.views.shifted(int(at)) for p, at in zip(parts, starts) if p.views is not None]
-        return Prints(hashes=cat("hashes"), thumbs=cat("thumbs"), boxes=cat("boxes"), contrast=cat("contrast"),
-                      side=cat("side"), views=Views.concat(views) if views else None,
-                      value_thumbs=cat("value_thumbs"), aspect=cat("aspect"), low_thumbs=cat("low_thumbs"))
+        return Prints(**{name: cat(name) for name in _ROW_FIELDS}, views=Views.concat(views) if views else None)
 
     @staticmethod
     def joined(parts: Iterable["Prints"], total: int) -> "Prints":
@@ -133,23 +131,16 @@ class Prints:
 
     def rows(self, start: int, stop: int) -> "Prints":
         """Rows ``start:stop``: views of these arrays, not copies (their letterbox views renumbered)."""
-        def cut(a):
-            return None if a is None else a[start:stop]
-
-        return Prints(hashes=self.hashes[start:stop], thumbs=cut(self.thumbs), boxes=cut(self.boxes),
-                      contrast=cut(self.contrast), side=cut(self.side),
-                      views=None if self.views is None else self.views.within(start, stop),
-                      value_thumbs=cut(self.value_thumbs), aspect=cut(self.aspect), low_thumbs=cut(self.low_thumbs))
+        return self._each_row_field(lambda a: a[start:stop],
+                                    None if self.views is None else self.views.within(start, stop))
 
     def take(self, idx: np.ndarray) -> "Prints":
-        def pick(a):
-            return None if a is None else a[idx]
+        return self._each_row_field(lambda a: a[idx], None if self.views is None else self.views.take(idx, len(self)))
 
-        return Prints(hashes=self.hashes[idx], thumbs=pick(self.thumbs), boxes=pick(self.boxes),
-                      contrast=pick(self.contrast), side=pick(self.side),
-                      views=None if self.views is None else self.views.take(idx, len(self)),
-                      value_thumbs=pick(self.value_thumbs), aspect=pick(self.aspect),
-                      low_thumbs=pick(self.low_thumbs))
+    def _each_row_field(self, pick: Callable[[np.ndarray], np.ndarray], views: "Views | None") -> "Prints":
+        """These fingerprints with ``pick`` applied to every per-sample field (fields that are None stay None)."""
+        fields = {name: getattr(self, name) for name in _ROW_FIELDS}
+        return Prints(**{name: None if a is None else pick(a) for name, a in fields.items()}, views=views)
 
 
 @dataclass
