@@ -60,3 +60,29 @@ def test_it_is_a_context_even_where_nothing_applies(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(allocator, "_glibc", lambda: None)
     with reuse_freed_memory() as applied:
         assert applied is False
+
+
+def test_numpy_stops_advising_huge_pages_inside_and_its_setting_comes_back() -> None:
+    # a fresh transparent huge page cost the 2-core VM ten times the small pages it replaced
+    from trueval.core.allocator import _numpy_huge_pages
+
+    original = _numpy_huge_pages(True)
+    try:
+        for before in (True, False):
+            _numpy_huge_pages(before)
+            with reuse_freed_memory():
+                assert _numpy_huge_pages(False) is False
+            assert _numpy_huge_pages(before) is before
+    finally:
+        _numpy_huge_pages(bool(original))
+
+
+def test_a_numpy_without_the_switch_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from trueval.core.allocator import _numpy_huge_pages
+
+    monkeypatch.delattr(np._core.multiarray, "_set_madvise_hugepage")
+    assert _numpy_huge_pages(False) is None
+    with reuse_freed_memory():
+        pass
