@@ -62,9 +62,11 @@ def test_it_is_a_context_even_where_nothing_applies(monkeypatch: pytest.MonkeyPa
         assert applied is False
 
 
-def test_numpy_stops_advising_huge_pages_inside_and_its_setting_comes_back() -> None:
+def test_numpy_stops_advising_huge_pages_inside_and_its_setting_comes_back(monkeypatch: pytest.MonkeyPatch) -> None:
     # a fresh transparent huge page cost the 2-core VM ten times the small pages it replaced
     from trueval.core.allocator import _numpy_huge_pages
+
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
 
     original = _numpy_huge_pages(True)
     try:
@@ -86,3 +88,40 @@ def test_a_numpy_without_the_switch_changes_nothing(monkeypatch: pytest.MonkeyPa
     assert _numpy_huge_pages(False) is None
     with reuse_freed_memory():
         pass
+
+
+_COMMAND = """
+import os, sys
+from pathlib import Path
+sys.argv = ["audit.py", "data=no_such_data"]  # a command that stops at composing: exit 2
+from trueval.cli import main
+from trueval.core.allocator import _numpy_huge_pages
+try:
+    main("audit", Path(sys.argv_root))
+except SystemExit as exit_:
+    print(exit_.code, os.environ.get("NUMPY_MADVISE_HUGEPAGE"), _numpy_huge_pages(True))
+"""
+
+
+@pytest.mark.parametrize("chosen,expected", [(None, "2 0 False"), ("1", "2 1 True")])
+def test_every_command_runs_without_numpy_huge_pages_unless_the_user_chose(chosen: str | None,
+                                                                          expected: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if chosen is not None:
+        env["NUMPY_MADVISE_HUGEPAGE"] = chosen
+    code = _COMMAND.replace("sys.argv_root", repr(str(SRC.parent)))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**env, "PYTHONPATH": str(SRC)})
+    assert proc.stdout.split()[-3:] == expected.split(), proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_a_user_who_asked_for_huge_pages_keeps_them_inside(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trueval.core.allocator import _numpy_huge_pages
+
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
+    original = _numpy_huge_pages(True)
+    try:
+        with reuse_freed_memory():
+            assert _numpy_huge_pages(True) is True
+    finally:
+        _numpy_huge_pages(bool(original))
