@@ -110,8 +110,9 @@ def test_every_command_runs_without_numpy_huge_pages_unless_the_user_chose(chose
     if chosen is not None:
         env["NUMPY_MADVISE_HUGEPAGE"] = chosen
     code = _COMMAND.replace("sys.argv_root", repr(str(SRC.parent)))
+    path = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p)  # Hydra may be there
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**env, "PYTHONPATH": str(SRC)})
+                          env={**env, "PYTHONPATH": path})
     assert proc.stdout.split()[-3:] == expected.split(), proc.stdout[-2000:] + proc.stderr[-2000:]
 
 

@@ -71,7 +71,11 @@ def test_verification_in_worker_processes_equals_one_process(monkeypatch) -> Non
     images = np.concatenate([imgs[:60], test])
     prints = compute_prints(SampleSet("all", np.zeros(len(images), np.int64), images=images, sources=["gen"]))
     groups = np.r_[np.zeros(60, np.int64), np.ones(len(test), np.int64)]
-    settings = IntegritySettings.from_config({"cache": False})
+    # the workers are a CPU search's (on a GPU it stays in one process); on a machine with a GPU, CUDA
+    # is set up in this process first, as a training run would have, and the workers must not touch it
+    settings = IntegritySettings.from_config({"cache": False, "device": "cpu"})
+    if torch.cuda.is_available():
+        torch.zeros(1, device="cuda")
     one = nd.near_pairs(prints, groups, settings)
     calls: list[int] = []
     real = forked.forked_map
