@@ -18,9 +18,6 @@ TASKS = {"train": "trueval.tasks.train:train", "eval": "trueval.tasks.evaluate:e
 
 def main(name: str, root: Path) -> None:
     """Compose ``configs/<name>.yaml`` under ``root`` with the command line and run the task."""
-    from trueval.core.allocator import small_pages_for_numpy
-
-    small_pages_for_numpy()  # before any large array (``trueval.core.allocator``: 10% of a cold audit)
     import hydra
     from omegaconf import DictConfig
 
