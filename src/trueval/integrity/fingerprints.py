@@ -97,19 +97,14 @@ class Prints:
 
     @staticmethod
     def concat(parts: list["Prints"]) -> "Prints":
-        def cat(name: str):
-            arrays = [getattr(p, name) for p in parts]
-            return None if any(a is None for a in arrays) else np.concatenate(arrays)
-
-        starts = np.cumsum([0] + [len(p) for p in parts[:-1]])
-        views = [p.views.shifted(int(at)) for p, at in zip(parts, starts) if p.views is not None]
-        return Prints(**{name: cat(name) for name in _ROW_FIELDS}, views=Views.concat(views) if views else None)
+        """The parts' rows one after another (a field some part lacks is left out)."""
+        return Prints.joined(parts, sum(len(p) for p in parts))
 
     @staticmethod
     def joined(parts: Iterable["Prints"], total: int) -> "Prints":
-        """``concat`` of parts that come one at a time, ``total`` rows in all, each written into arrays
-        made at the first: joined at the end, every part was held until then and copied once more
-        (CIFAR-10's 60,000 thumbnails: 0.75 s of the 2-core machine's time, most of it fresh pages)."""
+        """Parts that come one at a time, ``total`` rows in all, each written into arrays made at the
+        first: joined at the end, every part was held until then and copied once more (CIFAR-10's
+        60,000 thumbnails: 0.75 s of the 2-core machine's time, most of it fresh pages)."""
         out: dict[str, np.ndarray | None] = {}
         missing: set[str] = set()
         views, start = [], 0

@@ -55,8 +55,8 @@ def _run(i: int):
 def forked_map(fn: Callable[[T], R], parts: Sequence[T], workers: int) -> list[R]:
     """``[fn(p) for p in parts]``, in order, the parts shared among ``workers`` forked processes of one
     thread each (in this process when ``workers`` < 2, or when a worker dies or none can be started:
-    the work is then done again here, as it would be without workers). ``fn`` and ``parts`` reach the workers by the fork,
-    not by pickling; only the results come back through a pipe."""
+    the work is then done again here, as it would be without workers). ``fn`` and ``parts`` reach
+    the workers by the fork, not by pickling; only the results come back through a pipe."""
     global _JOB
     if workers < 2 or len(parts) < 2 or not can_fork():
         return [fn(p) for p in parts]
