@@ -113,6 +113,38 @@ def test_search_rows_from_the_splits_are_those_of_their_concatenation() -> None:
     assert np.array_equal(joined.groups, whole.groups) and np.array_equal(joined.origin, whole.origin)
 
 
+def test_search_rows_grown_in_the_room_the_fingerprints_left_equal_a_copy() -> None:
+    """The gate computes every split's fingerprints into one set of arrays with room for the views
+    (``compute_prints(spare=)``) and the search's rows grow into it: no copy of the thumbnails, the
+    same rows as joining copies, and a second set of rows from the same prints copies rather than
+    overwrite the first's views."""
+    from synthetic import NEAR, photos
+
+    from trueval.core.samples import SampleSet
+    from trueval.integrity.fingerprints import Prints, compute_prints
+    from trueval.integrity.near_duplicates import SearchRows
+
+    imgs = photos(30, seed=14, size=48)
+    imgs[:4, :7], imgs[:4, -7:] = 0, 0  # letterboxed
+    imgs[4:8] = np.stack([np.asarray(NEAR["shift"](a)) for a in imgs[4:8]])  # moved back
+    sets = [SampleSet(str(i), np.zeros(len(x), np.int64), images=x, sources=["gen"]) for i, x in
+            enumerate((imgs[:18], imgs[18:]))]
+    groups = np.repeat([0, 1], [18, 12])
+    copied = SearchRows.of([compute_prints(x) for x in sets], groups)
+    prints = compute_prints(sets, spare=2 * len(groups))
+    assert isinstance(prints, Prints) and prints.spare == 2 * len(groups)
+    grown = SearchRows.of(prints, groups)
+    assert len(grown.prints) > len(groups) and prints.spare == 0
+    for field in ("thumbs", "value_thumbs", "low_thumbs", "boxes"):
+        assert np.shares_memory(getattr(grown.prints, field), getattr(prints, field)), field
+    again = SearchRows.of(prints, groups)
+    for field in ("hashes", "thumbs", "boxes", "contrast", "side", "value_thumbs", "low_thumbs", "aspect"):
+        assert np.array_equal(getattr(grown.prints, field), getattr(copied.prints, field)), field
+        assert np.array_equal(getattr(again.prints, field), getattr(copied.prints, field)), field
+    assert not np.shares_memory(again.prints.thumbs, prints.thumbs)
+    assert np.array_equal(grown.origin, copied.origin) and np.array_equal(grown.groups, copied.groups)
+
+
 def test_whitening_samples_the_rows_the_stacked_descriptors_gave() -> None:
     """The whitening is fitted before any image's descriptors are kept, on rows computed on their own:
     they must be exactly the rows every ``step``-th row of all the parts stacked gave (the axes, and
@@ -140,7 +172,7 @@ def test_by_rows_gives_what_one_call_over_every_row_gives(monkeypatch) -> None:
         return filled, filled.flatten(1).sum(1) > 0
 
     whole = two(thumbs, boxes)
-    monkeypatch.setattr(slices, "_ROWS", 5)  # five slices, the last of three rows
+    monkeypatch.setattr(slices, "SLICE_ROWS", 5)  # five slices, the last of three rows
     sliced = by_rows(two, thumbs, boxes)
     assert all(torch.equal(w, s) and w.dtype == s.dtype for w, s in zip(whole, sliced))
     empty = by_rows(two, thumbs[:0], boxes[:0])
@@ -157,6 +189,7 @@ def test_the_verifier_prepared_a_slice_at_a_time_scores_as_when_prepared_at_once
 
     from trueval.core.samples import SampleSet
     from trueval.integrity import slices
+    from trueval.integrity.descriptors import fill_outside, inpaint
     from trueval.integrity.fingerprints import compute_prints
     from trueval.integrity.verify import Verifier
 
@@ -175,10 +208,18 @@ def test_the_verifier_prepared_a_slice_at_a_time_scores_as_when_prepared_at_once
         return v, v.score(a, b, flip, np.ones(len(a)), np.ones(len(a), bool), near=0.9)
 
     (whole, whole_scores) = prepared()
-    monkeypatch.setattr(slices, "_ROWS", 3)
+    monkeypatch.setattr(slices, "SLICE_ROWS", 3)
     (sliced, sliced_scores) = prepared()
-    for name in ("filled", "valid", "small", "unit", "unit_mirror"):
-        assert torch.equal(getattr(whole, name), getattr(sliced, name)), name
+    every = torch.arange(len(images))
+    assert torch.equal(whole.small, sliced.small)
+    assert torch.equal(whole._filled(every), sliced._filled(every))
+    assert torch.equal(whole._valid(every), sliced._valid(every))
+    # only the rows with fill or holes are held filled: every row reads as filling all of them gives
+    t, box = torch.from_numpy(prints.thumbs), torch.from_numpy(prints.boxes.astype(np.int64))
+    corners = torch.maximum(corner_fill(t), torch.from_numpy(holes))
+    assert torch.equal(whole._filled(every), inpaint(fill_outside(t, box), corners))
+    assert torch.equal(whole._valid(every), ~dilate(corners > 0))
+    assert 0 < len(whole._patch_filled) < len(images)
     assert torch.equal(whole.coarse.spectra, sliced.coarse.spectra)
     assert (whole_scores > 0.9).sum() >= 3  # the copies are found
     assert np.array_equal(whole_scores, sliced_scores)
@@ -194,7 +235,7 @@ def test_neighbours_over_several_views_merge_them_alike_in_slices(monkeypatch) -
     views = [torch.nn.functional.normalize(base[:90] + s * torch.randn(90, 8, generator=gen), dim=1)
              for s in (0.05, 0.1, 0.3)]  # the views of one query mostly find the same rows
     whole = ann.neighbours(views, base, 4, 0.0)
-    monkeypatch.setattr(slices, "_ROWS", 7)
+    monkeypatch.setattr(slices, "SLICE_ROWS", 7)
     sliced = ann.neighbours(views, base, 4, 0.0)
     assert all(np.array_equal(w, s) for w, s in zip(whole, sliced))
     assert (whole[0][:, :, None] == whole[0][:, None, :]).sum() == whole[0].size  # no row twice per query
@@ -324,3 +365,22 @@ def test_fingerprints_written_as_they_come_equal_the_chunks_joined(monkeypatch) 
     lacking = fp.Prints.joined(iter(grey), len(imgs))  # a part without value thumbnails: none for any row
     assert lacking.value_thumbs is None and lacking.low_thumbs is None and lacking.views is not None
     assert np.array_equal(lacking.thumbs, joined.thumbs)
+
+
+def test_bispectrum_of_images_filled_a_chunk_at_a_time_is_that_of_the_filled_images() -> None:
+    """The search's descriptors fill each chunk's borders as they go (``boxes=``) instead of from a
+    filled copy of every image: the same descriptors, bit for bit, at every zoom."""
+    from functools import partial
+
+    from trueval.integrity.descriptors import bispectrum_descriptors, fill_outside, zoom
+
+    gen = torch.Generator().manual_seed(5)
+    thumbs = torch.rand(1100, 32, 32, generator=gen) * 255  # three chunks, the last a partial one
+    boxes = torch.tensor([[0, 32, 0, 32], [4, 28, 0, 32], [0, 32, 3, 30]] * 366 + [[2, 30, 2, 30]] * 2)
+    filled = fill_outside(thumbs, boxes)
+    for prepare in (None, partial(zoom, scale=1.2), partial(zoom, scale=1 / 1.2, anchor=(1, -1))):
+        assert torch.equal(bispectrum_descriptors(filled, prepare=prepare),
+                           bispectrum_descriptors(thumbs, boxes=boxes, prepare=prepare))
+    whole = bispectrum_descriptors(filled, oriented=True)
+    chunked = bispectrum_descriptors(thumbs, boxes=boxes, oriented=True)
+    assert all(torch.equal(w, c) for w, c in zip(whole, chunked))

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -88,9 +88,31 @@ class Prints:
     # (N,) float32 width over height of the decoded image: a thumbnail squashes it to a square, and
     # the verifier's rotations happen in the picture's proportions (None: square)
     aspect: np.ndarray | None = None
+    # rows every per-sample array can still grow by in its own buffer (``joined``'s ``spare``; ``grown``)
+    spare: int = field(default=0, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.hashes)
+
+    def grown(self, name: str, extra: Sequence[np.ndarray]) -> np.ndarray:
+        """Field ``name``'s rows, then ``extra``'s: written after them in the field's own buffer where
+        ``spare`` leaves room (the rows already there are not copied; the caller owns the result and
+        must ``spend_spare`` once it has grown every field it needs), else joined in a new array."""
+        a = getattr(self, name)
+        k = sum(len(e) for e in extra)
+        buffer = a.base
+        if k > self.spare or not isinstance(buffer, np.ndarray) or buffer.shape[1:] != a.shape[1:] \
+                or buffer.ctypes.data != a.ctypes.data:
+            return np.concatenate([a, *extra])
+        out, at = buffer[:len(a) + k], len(a)
+        for e in extra:
+            out[at:at + len(e)] = e
+            at += len(e)
+        return out
+
+    def spend_spare(self) -> None:
+        """The room ``grown`` wrote into is taken: a later ``grown`` copies (it would overwrite those rows)."""
+        self.spare = 0
 
     def hex(self) -> list[str]:
         return [h.hex() for h in self.hashes]
@@ -101,10 +123,11 @@ class Prints:
         return Prints.joined(parts, sum(len(p) for p in parts))
 
     @staticmethod
-    def joined(parts: Iterable["Prints"], total: int) -> "Prints":
+    def joined(parts: Iterable["Prints"], total: int, spare: int = 0) -> "Prints":
         """Parts that come one at a time, ``total`` rows in all, each written into arrays made at the
         first: joined at the end, every part was held until then and copied once more (CIFAR-10's
-        60,000 thumbnails: 0.75 s of the 2-core machine's time, most of it fresh pages)."""
+        60,000 thumbnails: 0.75 s of the 2-core machine's time, most of it fresh pages). ``spare``:
+        rows of room left after them (``grown``): memory never written costs nothing."""
         out: dict[str, np.ndarray | None] = {}
         missing: set[str] = set()
         views, start = [], 0
@@ -112,7 +135,7 @@ class Prints:
             for name in _ROW_FIELDS:
                 a = getattr(part, name)
                 if name not in out:
-                    out[name] = None if a is None else np.empty((total,) + a.shape[1:], a.dtype)
+                    out[name] = None if a is None else np.empty((total + spare,) + a.shape[1:], a.dtype)[:total]
                 if a is None or out[name] is None:
                     missing.add(name)  # as ``concat``: a field some part lacks is left out
                 else:
@@ -122,7 +145,7 @@ class Prints:
             start += len(part)
         assert start == total, f"{start} rows for {total}"
         return Prints(**{name: None if name in missing else out[name] for name in _ROW_FIELDS},
-                      views=Views.concat(views) if views else None)
+                      views=Views.concat(views) if views else None, spare=spare)
 
     def rows(self, start: int, stop: int) -> "Prints":
         """Rows ``start:stop``: views of these arrays, not copies (their letterbox views renumbered)."""
@@ -184,13 +207,21 @@ def pixel_hash(image: np.ndarray) -> bytes:
     return h.digest()
 
 
-def compute_prints(ss: SampleSet, thumbs: bool = True) -> Prints:
-    """Hash every sample, and (``thumbs``) make its grayscale thumbnail and content box."""
-    if len(ss) == 0:
+def compute_prints(ss: SampleSet | Sequence[SampleSet], thumbs: bool = True, spare: int = 0) -> Prints:
+    """Hash every sample, and (``thumbs``) make its grayscale thumbnail and content box. Several sets:
+    their rows one after another in one set of arrays (``spare``: ``Prints.joined``)."""
+    sets = [ss] if isinstance(ss, SampleSet) else list(ss)
+    total = sum(len(s) for s in sets)
+    if total == 0:
         empty = np.zeros((0, THUMB, THUMB), np.float32) if thumbs else None
         return Prints(np.zeros(0, "S16"), empty, np.zeros((0, 4), np.int16) if thumbs else None,
                       np.zeros(0, np.float32) if thumbs else None)
-    return Prints.joined((_prints_of_batch(batch, thumbs) for batch in _batches(ss)), len(ss))
+    return Prints.joined((p for s in sets for p in batch_prints(s, thumbs)), total, spare)
+
+
+def batch_prints(ss: SampleSet, thumbs: bool = True) -> Iterator[Prints]:
+    """``compute_prints`` a batch of samples at a time (``Prints.joined`` joins them)."""
+    return (_prints_of_batch(batch, thumbs) for batch in _batches(ss))
 
 
 def _batches(ss: SampleSet) -> Iterator[list[np.ndarray] | np.ndarray]:

@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -188,26 +188,21 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
             return cached
     found.checks["source"] = "ran"
     if settings.exact or settings.near:
-        for i, n in enumerate(names):
-            doing = "hashing and thumbnailing" if sets[n].images is not None else "decoding and hashing"
-            with stage(f"{doing} {n}", total=len(sets[n])):
-                from trueval.integrity.fingerprints import Prints, compute_prints  # torch: seconds, shown
+        from trueval.integrity.fingerprints import Prints, compute_prints
 
-                try:
-                    found.prints[n] = compute_prints(sets[n], thumbs=settings.near)
-                except UnreadableImages as exc:  # the other splits' broken files in the same message
-                    raise with_later_splits(exc, [sets[m] for m in names[i + 1:]]) from None
+        # every split's samples in one set of arrays, with room for the search's views (at most two
+        # per sample): neither joined nor grown by a copy (``SearchRows``); the splits' prints are views
+        total = sum(sizes)
+        allp = (Prints.joined(_decoded(sets, names, settings.near), total, spare=2 * total if settings.near else 0)
+                if total else compute_prints([], thumbs=settings.near))
+        offsets = found.offsets()
+        found.prints = {n: allp.rows(offsets[n], offsets[n] + len(sets[n])) for n in names}
         rows = None
         if settings.near:
             from trueval.integrity.near_duplicates import SearchRows
 
-            # the splits joined once, with the search's extra views: the rows the search runs on. The
-            # splits' own prints are let go unless wanted (held as well, CIFAR-10's thumbnails took
-            # 310 MB more through the search)
-            rows = SearchRows.of([found.prints[n] for n in names], split_of)
+            rows = SearchRows.of(allp, split_of)
             allp = rows.sample_prints()
-        else:
-            allp = Prints.concat([found.prints[n] for n in names])
         if not prints_wanted:
             found.prints = {}
         groups = identical_groups(allp.hashes)
@@ -236,6 +231,20 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
     cache.save("findings", key, found.to_arrays())
     found.seconds = time.perf_counter() - start
     return found
+
+
+def _decoded(sets: Mapping[str, SampleSet], names: Sequence[str], thumbs: bool) -> Iterator["Prints"]:
+    """Every split's prints a batch at a time, each split under its own progress stage; a split's
+    unreadable files named together with the later splits' (one run tells them all)."""
+    for i, n in enumerate(names):
+        doing = "hashing and thumbnailing" if sets[n].images is not None else "decoding and hashing"
+        with stage(f"{doing} {n}", total=len(sets[n])):
+            from trueval.integrity.fingerprints import batch_prints  # torch: seconds, shown
+
+            try:
+                yield from batch_prints(sets[n], thumbs=thumbs)
+            except UnreadableImages as exc:
+                raise with_later_splits(exc, [sets[m] for m in names[i + 1:]]) from None
 
 
 def _near_coverage(prints: Prints, settings: IntegritySettings) -> str:

@@ -29,7 +29,7 @@ from trueval.integrity.descriptors import (Whitener, bispectrum_descriptors, box
 from trueval.integrity.fingerprints import BLACK, Prints, Views, as_bytes
 from trueval.integrity.forked import forked_map, search_workers
 from trueval.integrity.settings import IntegritySettings
-from trueval.integrity.slices import by_rows
+from trueval.integrity.slices import SLICE_ROWS, by_rows
 from trueval.integrity.verify import Verifier
 
 log = logging.getLogger("trueval")
@@ -80,9 +80,10 @@ class SearchRows:
     """What the search runs on: every sample's fingerprints, then its extra views (each one more image
     of its sample's split), with the split of every row and the sample each row stands for. Views: the
     content of letterboxed images (``Prints.views``), and shifted-looking images moved back
-    (``unshifted_views``). Made from the splits' own fingerprints in one copy (``of``): the
-    thumbnails were copied twice before (the splits joined, then the views appended), and on
-    CIFAR-10 each copy is 310 MB more held through the search."""
+    (``unshifted_views``). Made from the splits' own fingerprints in one copy (``of``), or in none
+    when they come joined with room for the views (``Prints.joined``'s ``spare``): the thumbnails were
+    copied twice before (the splits joined, then the views appended), and on CIFAR-10 each copy is
+    310 MB more held through the search, 3-5 s of the 2-core machine's time in fresh huge pages."""
 
     prints: Prints  # samples first (``samples`` rows), then views
     groups: np.ndarray
@@ -112,7 +113,10 @@ class SearchRows:
 
         def joined(name: str, *extra: np.ndarray) -> np.ndarray | None:
             arrays = [getattr(p, name) for p in parts]
-            return None if any(a is None for a in arrays) else np.concatenate(arrays + list(extra))
+            if any(a is None for a in arrays):
+                return None
+            # one part made with room for its views (``Prints.joined``'s ``spare``): grown in place, no copy
+            return parts[0].grown(name, extra) if len(parts) == 1 else np.concatenate(arrays + list(extra))
 
         hashes, contrast, side = joined("hashes"), joined("contrast"), joined("side")
         value = None
@@ -132,6 +136,7 @@ class SearchRows:
         extended = Prints(np.r_[hashes, hashes[v.rows]], joined("thumbs", v.thumbs), joined("boxes", v.boxes),
                           np.r_[contrast, contrast[v.rows]], None if side is None else np.r_[side, side[v.rows]],
                           value_thumbs=value, aspect=aspect, low_thumbs=low)
+        parts[0].spend_spare()
         return SearchRows(extended, np.r_[groups, groups[v.rows]], np.r_[np.arange(n), v.rows], n)
 
     def sample_prints(self) -> Prints:
@@ -424,7 +429,6 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     hard = np.asarray(thorough, bool) if isinstance(thorough, np.ndarray) else np.full(n, bool(thorough))
     indexed = owner == np.arange(n)
     pixel, mirrored = pixel_descriptors(thumbs)
-    filled = fill_outside(thumbs, boxes)
     # zoomed-in views find a crop of the query; zoomed-out views (border filled) find the image the
     # query is a crop of. Within a split zooming in suffices (both images are queries); across
     # splits only the smaller split queries the larger, so it needs both.
@@ -435,18 +439,20 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     # search's peak memory on CIFAR-10 was 1.3 GB higher)
     fit = torch.as_tensor(np.flatnonzero(indexed), device=thumbs.device)
 
-    def sampled(picks: torch.Tensor) -> torch.Tensor:
-        return filled[fit[picks.to(fit.device)]]
+    def sampled(picks: torch.Tensor) -> dict[str, torch.Tensor]:
+        at = fit[picks.to(fit.device)]
+        return dict(thumbs=thumbs[at], boxes=boxes[at])
 
-    project = Whitener(torch.cat([bispectrum_descriptors(sampled(p), prepare=partial(zoom, scale=z))
+    project = Whitener(torch.cat([bispectrum_descriptors(**sampled(p), prepare=partial(zoom, scale=z))
                                   for z, p in zip(levels, Whitener.positions([len(fit)] * len(levels)))]))
     first, second = Whitener.positions([len(fit)] * 2)
-    oriented = Whitener(torch.cat([bispectrum_descriptors(sampled(first), oriented=True)[1],
-                                   bispectrum_descriptors(sampled(second), oriented=True)[2]]))
+    oriented = Whitener(torch.cat([bispectrum_descriptors(**sampled(first), oriented=True)[1],
+                                   bispectrum_descriptors(**sampled(second), oriented=True)[2]]))
     spectra = {}
-    spectra[1.0], plain, mirror = bispectrum_descriptors(filled, oriented=True, project=(project, oriented, oriented))
+    spectra[1.0], plain, mirror = bispectrum_descriptors(thumbs, boxes=boxes, oriented=True,
+                                                         project=(project, oriented, oriented))
     for z in levels[1:]:
-        spectra[z] = bispectrum_descriptors(filled, prepare=partial(zoom, scale=z), project=[project])
+        spectra[z] = bispectrum_descriptors(thumbs, boxes=boxes, prepare=partial(zoom, scale=z), project=[project])
     names, sizes = np.unique(groups[indexed], return_counts=True)
     # zoomed-out views only for the images that query a larger split (all but the largest split),
     # through the same axes (fitted on what the images are, not on their shrunken versions)
@@ -460,8 +466,8 @@ def _proposals(thumbs: torch.Tensor, boxes: torch.Tensor, groups: np.ndarray, k:
     for z in levels[1:]:
         out = torch.zeros_like(spectra[1.0])
         for anchor in np.unique(anchors[askers], axis=0):
-            rows = torch.as_tensor(askers[(anchors[askers] == anchor).all(1)], device=filled.device)
-            out[rows] = bispectrum_descriptors(filled[rows], project=[project], prepare=partial(
+            rows = torch.as_tensor(askers[(anchors[askers] == anchor).all(1)], device=thumbs.device)
+            out[rows] = bispectrum_descriptors(thumbs[rows], boxes=boxes[rows], project=[project], prepare=partial(
                 zoom, scale=1.0 / z, anchor=tuple(int(a) for a in anchor)))
         spectra[1.0 / z] = out
     rows_a, rows_b, flips, scales, search = [], [], [], [], []
@@ -616,15 +622,23 @@ def _deep_views(cache: dict, splits: np.ndarray, groups: np.ndarray, indexed: np
     """The samples of ``splits`` (rows) and their descriptors zoomed in by ``crop_zoom`` about each of
     ``_CROP_ANCHORS`` as one (anchors, samples, D) tensor; each split's made once (``cache``) and its
     images gathered once for all anchors (gathered per anchor, and the views then copied into one
-    array and out of it again, the deep search cost the 2-core machine 3 s more on CIFAR-10)."""
+    array and out of it again, the deep search cost the 2-core machine 3 s more on CIFAR-10), a
+    slice of rows at a time (a multiple of the descriptors' chunk: the same chunks, the same values):
+    a filled copy of the largest split's images was 400 MB of fresh memory."""
     rows, parts = [], []
     for h in splits:
         if h not in cache:
             mine = np.flatnonzero((groups == h) & indexed)
-            at = torch.as_tensor(mine, device=thumbs.device)
-            images = fill_outside(thumbs[at], boxes[at])
-            cache[h] = mine, torch.stack([bispectrum_descriptors(images, project=[project], prepare=partial(
-                zoom, scale=crop_zoom, anchor=anchor)) for anchor in _CROP_ANCHORS])
+            out = None
+            for s in range(0, max(len(mine), 1), SLICE_ROWS):  # a slice of the split's images at a time, never all of them copied
+                at = torch.as_tensor(mine[s:s + SLICE_ROWS], device=thumbs.device)
+                images, box = thumbs[at], boxes[at]
+                part = torch.stack([bispectrum_descriptors(images, boxes=box, project=[project], prepare=partial(
+                    zoom, scale=crop_zoom, anchor=anchor)) for anchor in _CROP_ANCHORS])
+                if out is None:
+                    out = torch.empty((len(_CROP_ANCHORS), len(mine), part.shape[-1]), device=part.device)
+                out[:, s:s + len(at)] = part
+            cache[h] = mine, out
         rows.append(cache[h][0])
         parts.append(cache[h][1])
     return np.concatenate(rows), parts[0] if len(parts) == 1 else torch.cat(parts, 1)

@@ -6,7 +6,7 @@ from typing import Callable
 
 import torch
 
-_ROWS = 4096  # rows per slice (16 MB per 32 x 32 float plane)
+SLICE_ROWS = 4096  # rows per slice (16 MB per 32 x 32 float plane; a multiple of the descriptors' chunk)
 
 
 def by_rows(fn: Callable[..., tuple[torch.Tensor, ...]], *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -17,7 +17,7 @@ def by_rows(fn: Callable[..., tuple[torch.Tensor, ...]], *tensors: torch.Tensor)
     process touches first is zeroed, and the 2-core machine's host backs a page the guest returned
     only when it is touched again (3 GB touched after a minute idle: 32 s there, 0.6 s right after).
     One call over CIFAR-10's 60,000 thumbnails made a dozen 250 MB temporaries at once."""
-    n, rows = len(tensors[0]), _ROWS
+    n, rows = len(tensors[0]), SLICE_ROWS
     outs: tuple[torch.Tensor, ...] | None = None
     for start in range(0, max(n, 1), rows):
         part = fn(*(t[start:start + rows] for t in tensors))

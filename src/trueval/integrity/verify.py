@@ -484,24 +484,39 @@ class Verifier:
         pool[rows, 2 * rows + 1] = 0.5
         lo, hi = pool @ _blur_matrix(_BAND[0], size, self.device), pool @ _blur_matrix(_BAND[1], size, self.device)
 
+        # the filled images and valid planes differ from the thumbnails and from all-valid only where
+        # an image has fill or holes (a few % of CIFAR-10's rows): those rows alone are held
+        # (``_filled``, ``_valid``). Held for every row, with the unit rows of the quick score (now made
+        # a batch at a time), they were 375 MB: the set-up's page faults on CIFAR-10 went from 136,000
+        # to 73,000, and on the 2-core machine a fresh page can cost 50 us (``by_rows``)
+        patches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        seen = [0]
+
         def prepared(x: torch.Tensor, box: torch.Tensor, *hole: torch.Tensor) -> tuple[torch.Tensor, ...]:
             # a rotated copy's fill corners: inpainted, and left out of every comparison
             corners = corner_fill(x)
             if hole:
                 corners = torch.maximum(corners, hole[0])
             filled = inpaint(fill_outside(x, box), corners)
-            # booleans: a quarter of float32's memory (190 MB less held through CIFAR-10's search), the same 0/1 products
             valid = ~dilate(corners > 0)
+            changed = torch.nonzero((filled != x).flatten(1).any(1) | ~valid.flatten(1).all(1))[:, 0]
+            patches.append((changed + seen[0], filled[changed], valid[changed]))
+            seen[0] += len(x)
             band = lo @ filled @ lo.T - hi @ filled @ hi.T
             mask = _content_masks(box, valid)
             coarse_mask = (_half(mask) > 0.99).float()
             small = _half(filled)  # affine refinement
-            return filled, valid, band, coarse_mask, small, _unit_rows(band), _unit_rows(band.flip(-1))
+            return band, coarse_mask, small
 
         extra = () if holes is None else (torch.from_numpy(np.asarray(holes, np.float32)).to(self.device),)
         # a slice of rows at a time (``by_rows``): the same arrays; on CIFAR-10 its peak 0.9 GB lower, 55 % fewer page faults
-        (self.filled, self.valid, band, coarse_mask, self.small, self.unit,
-         self.unit_mirror) = by_rows(prepared, t, self.boxes, *extra)
+        band, coarse_mask, self.small = by_rows(prepared, t, self.boxes, *extra)
+        self._images = t
+        changed = torch.cat([c for c, _, _ in patches])
+        self._patch_filled = torch.cat([f for _, f, _ in patches])
+        self._patch_valid = torch.cat([v for _, _, v in patches])
+        self._patch_at = torch.full((len(t),), -1, dtype=torch.long, device=self.device)
+        self._patch_at[changed] = torch.arange(len(changed), device=self.device)
         self.coarse = _Level(band, coarse_mask, keep_spectra=True)
         self.max_shift = max_shift
         self.min_overlap = min_overlap
@@ -534,17 +549,34 @@ class Verifier:
         """An index or parameter array as a tensor on the verifier's device."""
         return torch.as_tensor(x, dtype=dtype, device=self.device)
 
+    def _patched(self, idx: torch.Tensor, plain: torch.Tensor, patch: torch.Tensor) -> torch.Tensor:
+        """``plain`` (rows ``idx``) with the rows that have a patch replaced by it."""
+        at = self._patch_at[idx]
+        own = torch.nonzero(at >= 0)[:, 0]
+        if len(own):
+            plain[own] = patch[at[own]]
+        return plain
+
+    def _filled(self, idx: torch.Tensor) -> torch.Tensor:
+        """These rows' thumbnails with their fill and holes filled in (``fill_outside``, ``inpaint``)."""
+        return self._patched(idx, self._images[idx], self._patch_filled)
+
+    def _valid(self, idx: torch.Tensor) -> torch.Tensor:
+        """True where these rows' pixels are compared (not in or next to a hole or a rotation's corners)."""
+        plain = torch.ones((len(idx),) + self._images.shape[1:], dtype=torch.bool, device=self.device)
+        return self._patched(idx, plain, self._patch_valid)
+
     def _fine_level(self, needed: np.ndarray) -> _Level:
         """Full-resolution band-passed images of the images some surviving hypothesis needs."""
         ids = self._t(np.unique(needed))
 
         def prepared(rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            x = self.filled[rows]
-            mask = _content_masks(self.boxes[rows], self.valid[rows])
+            x = self._filled(rows)
+            mask = _content_masks(self.boxes[rows], self._valid(rows))
             return _band(x), mask > 0.5, blur(x, _LAYOUT_SIGMA), _unclipped(x) > 0.5  # 0/1 planes as booleans
 
         band, mask, smooth, unclipped = by_rows(prepared, ids)
-        return _Level(band, mask, keep_spectra=False, ids=ids, total=len(self.filled), smooth=smooth,
+        return _Level(band, mask, keep_spectra=False, ids=ids, total=len(self._images), smooth=smooth,
                       unclipped=unclipped)
 
     def _translation(self, level: _Level, a: torch.Tensor, b: torch.Tensor, flip: torch.Tensor,
@@ -619,11 +651,12 @@ class Verifier:
         # half resolution first: as-is rows by a dot product, aligned rows by the full alignment
         quick = np.full(n, -1.0, np.float32)
         plain = np.flatnonzero(~aligned)
-        for s in range(0, len(plain), 8 * self.batch):
-            rows = plain[s:s + 8 * self.batch]
+        for s in range(0, len(plain), self.batch):  # 1 MB temporaries (each process's fresh memory: ``by_rows``)
+            rows = plain[s:s + self.batch]
             r = self._t(rows)
-            other = torch.where(tf[r, None], self.unit_mirror[tb[r]], self.unit[tb[r]])
-            quick[rows] = _numpy((self.unit[ta[r]] * other).sum(1))
+            other = self.coarse.images[tb[r]]
+            other = _unit_rows(torch.where(tf[r, None, None], other.flip(-1), other))
+            quick[rows] = _numpy((_unit_rows(self.coarse.images[ta[r]]) * other).sum(1))
         quick = np.maximum(quick, self._batched(self.coarse, a, b, flip, scale, np.flatnonzero(aligned)))
         # the half-resolution score tracks the full one less closely than the margin at low thresholds;
         # near 1 (look-alike datasets) both are close to 1 and a narrower margin keeps the work small
@@ -900,14 +933,14 @@ class Verifier:
         of one class stayed under 0.71. At half resolution (``coarse``) the same on the 2 x 2 means."""
         size = level.size
         full = level.row is not None
-        raw, sigmas = (self.filled, _BAND) if full else (self.small, (_BAND[0] / 2, _BAND[1] / 2))
+        raw, sigmas = (self._filled, _BAND) if full else (self.small.__getitem__, (_BAND[0] / 2, _BAND[1] / 2))
         band = partial(_band, sigmas=sigmas)
         grow = scale < 1  # b magnified by scale looks like a: a magnified by 1/scale looks like b
         orig, crop = torch.where(grow, a, b), torch.where(grow, b, a)
         zoom = torch.where(grow, 1.0 / scale, scale)
         rc = level.rows(crop)
-        source = raw[orig]
-        cb = level.images[rc] if full else band(raw[crop])
+        source = raw(orig)
+        cb = level.images[rc] if full else band(raw(crop))
         zero = torch.zeros(len(a), device=a.device)
         my, _ = _axis_matrices(zoom, zero, None, size)
         mx, _ = _axis_matrices(zoom, zero, flip, size)
