@@ -60,3 +60,35 @@ def test_it_is_a_context_even_where_nothing_applies(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(allocator, "_glibc", lambda: None)
     with reuse_freed_memory() as applied:
         assert applied is False
+
+
+_HAND_BACK = """
+import ctypes
+import numpy as np
+ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE
+from trueval.core.allocator import return_free_memory, reuse_freed_memory
+
+def resident_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 >> 20
+
+with reuse_freed_memory():
+    start = resident_mb()
+    a = np.ones((256 << 20) // 8)
+    del a
+    kept = resident_mb()  # freed, and kept for the next array
+    return_free_memory()
+    print(start, kept, resident_mb())
+"""
+
+
+@glibc
+def test_free_memory_kept_for_reuse_is_handed_back_on_request() -> None:
+    """Before forking workers the gate hands the heap's free pages back (``forked.fork_pool``): a
+    worker's temporaries then land in zero-filled pages instead of copies of this process's."""
+    proc = subprocess.run([sys.executable, "-c", _HAND_BACK], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    start, kept, after = (int(x) for x in proc.stdout.split())
+    assert kept - start > 200, (start, kept)  # the 256 MB stayed resident
+    assert after - start < 50, (start, kept, after)  # and went back

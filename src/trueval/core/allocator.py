@@ -56,3 +56,18 @@ def reuse_freed_memory() -> Iterator[bool]:
             for k, v in _AFTER.items():
                 libc.mallopt(k, v)
             libc.malloc_trim(0)
+
+
+def return_free_memory() -> None:
+    """Hand the heap's free pages back to the system now (``malloc_trim``; the settings stay).
+
+    Before forking workers: a worker's first write to a heap page it shares with this process makes
+    the kernel copy the page into a new one, and the free memory ``reuse_freed_memory`` keeps is
+    where a worker's temporaries land. Handed back, those pages are zero-filled for the worker
+    instead of copied, and they come from the kernel's most recently freed pages, which the 2-core
+    machine's host still backs. Measured there on CIFAR-10's search, two runs each in turn: the
+    verification's workers 9.1-9.7 s of system time and 158,000-164,000 page faults before, 2.1-3.1 s
+    and 99,000-112,000 with it; the verification 20.0-20.2 s against 16.1-16.5 s. It takes 0.01 s."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from trueval.core.errors import UnreadableImages, UserError
 from trueval.core.samples import SampleSet, load_image, unreadable
-from trueval.integrity.forked import can_fork, cores
+from trueval.integrity.forked import can_fork, cores, fork_pool
 
 THUMB = 32
 # luma weights of ITU-R BT.601, the ones PIL's convert("L") uses
@@ -278,14 +278,10 @@ def _decode_in_chunks(paths: list[str], mode: str | None, chunk: int) -> Iterato
         for s in range(0, len(paths), chunk):
             yield decode_files(paths[s:s + chunk], mode)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     from trueval.integrity.console import advance
 
     tasks = [paths[i:i + _PROCESS_TASK_FILES] for i in range(0, len(paths), _PROCESS_TASK_FILES)]
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=torch.set_num_threads, initargs=(1,))
+    pool = fork_pool(workers)
     held: list[np.ndarray] = []
     try:
         for task, decoded in zip(tasks, pool.map(_decode_task, tasks, [mode] * len(tasks))):
