@@ -17,6 +17,7 @@ decoded, hashed and compared.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import time
@@ -188,13 +189,7 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
             return cached
     found.checks["source"] = "ran"
     if settings.exact or settings.near:
-        from trueval.integrity.fingerprints import Prints, compute_prints
-
-        # every split's samples in one set of arrays, with room for the search's views (at most two
-        # per sample): neither joined nor grown by a copy (``SearchRows``); the splits' prints are views
-        total = sum(sizes)
-        allp = (Prints.joined(_decoded(sets, names, settings.near), total, spare=2 * total if settings.near else 0)
-                if total else compute_prints([], thumbs=settings.near))
+        allp = _fingerprints(sets, names, settings.near)
         offsets = found.offsets()
         found.prints = {n: allp.rows(offsets[n], offsets[n] + len(sets[n])) for n in names}
         rows = None
@@ -231,6 +226,20 @@ def find_duplicates(splits: Mapping[str, SampleSet], settings: IntegritySettings
     cache.save("findings", key, found.to_arrays())
     found.seconds = time.perf_counter() - start
     return found
+
+
+def _fingerprints(sets: Mapping[str, SampleSet], names: Sequence[str], thumbs: bool) -> "Prints":
+    """Every split's fingerprints in one set of arrays, with room for the search's views (at most two
+    per sample): neither joined nor grown by a copy (``SearchRows``); the splits' prints are views of
+    it. The first batch comes first: torch's import (seconds) happens under the first split's stage."""
+    total = sum(len(sets[n]) for n in names)
+    batches = _decoded(sets, names, thumbs)
+    first = next(batches, None)
+    from trueval.integrity.fingerprints import Prints, compute_prints
+
+    if first is None:
+        return compute_prints([], thumbs=thumbs)
+    return Prints.joined(itertools.chain([first], batches), total, spare=2 * total if thumbs else 0)
 
 
 def _decoded(sets: Mapping[str, SampleSet], names: Sequence[str], thumbs: bool) -> Iterator["Prints"]:
