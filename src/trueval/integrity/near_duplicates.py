@@ -630,7 +630,7 @@ def _deep_views(cache: dict, splits: np.ndarray, groups: np.ndarray, indexed: np
         if h not in cache:
             mine = np.flatnonzero((groups == h) & indexed)
             out = None
-            for s in range(0, max(len(mine), 1), SLICE_ROWS):  # a slice of the split's images at a time, never all of them copied
+            for s in range(0, max(len(mine), 1), SLICE_ROWS):  # a slice of its images at a time, none copied whole
                 at = torch.as_tensor(mine[s:s + SLICE_ROWS], device=thumbs.device)
                 images, box = thumbs[at], boxes[at]
                 part = torch.stack([bispectrum_descriptors(images, boxes=box, project=[project], prepare=partial(

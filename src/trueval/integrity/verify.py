@@ -488,10 +488,9 @@ class Verifier:
         # an image has fill or holes (a few % of CIFAR-10's rows): those rows alone are held
         # (``_filled``, ``_valid``). Held for every row, with the unit rows of the quick score (now made
         # a batch at a time), they were 375 MB: the set-up's page faults on CIFAR-10 went from 136,000
-        # to 73,000, and on the 2-core machine a fresh page can cost 50 us (``by_rows``)
-        # written in order as found, into arrays of every row's size: rows never written cost no
-        # memory, and nothing is joined at the end (joined, MNIST's patches, nearly every row, were
-        # held twice for a moment: its audit's peak 75 MB higher than holding every row filled)
+        # to 73,000, and on the 2-core machine a fresh page can cost 50 us (``by_rows``). The rows are
+        # written in order as found into arrays of every row's size, whose rows never written cost no
+        # memory (joined at the end, MNIST's, nearly every row, were held twice for a moment)
         patch_filled, patch_valid = torch.empty_like(t), torch.empty(t.shape, dtype=torch.bool, device=self.device)
         patched: list[torch.Tensor] = []
         seen = [0, 0]  # rows prepared, rows patched
@@ -938,7 +937,7 @@ class Verifier:
         of one class stayed under 0.71. At half resolution (``coarse``) the same on the 2 x 2 means."""
         size = level.size
         full = level.row is not None
-        raw, sigmas = (self._filled, _BAND) if full else (self.small.__getitem__, (_BAND[0] / 2, _BAND[1] / 2))
+        raw, sigmas = (self._filled, _BAND) if full else ((lambda rows: self.small[rows]), (_BAND[0] / 2, _BAND[1] / 2))
         band = partial(_band, sigmas=sigmas)
         grow = scale < 1  # b magnified by scale looks like a: a magnified by 1/scale looks like b
         orig, crop = torch.where(grow, a, b), torch.where(grow, b, a)
