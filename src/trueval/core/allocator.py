@@ -67,7 +67,9 @@ def return_free_memory() -> None:
     instead of copied, and they come from the kernel's most recently freed pages, which the 2-core
     machine's host still backs. Measured there on CIFAR-10's search, two runs each in turn: the
     verification's workers 9.1-9.7 s of system time and 158,000-164,000 page faults before, 2.1-3.1 s
-    and 99,000-112,000 with it; the verification 20.0-20.2 s against 16.1-16.5 s. It takes 0.01 s."""
+    and 99,000-112,000 with it; the verification 20.0-20.2 s against 16.1-16.5 s. It takes 0.01 s.
+    Where the host charges little for fresh memory it costs a little instead (an hour later: workers
+    2.6-4.8 s of system time against 0.6 s, the verification 22.0-23.6 s against 21.3 s)."""
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 import torch
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +50,13 @@ def search_workers(device: torch.device) -> int:
     return max(1, min(torch.get_num_threads(), cores()))
 
 
-def fork_pool(workers: int):
+def fork_pool(workers: int) -> "ProcessPoolExecutor":
     """A ``ProcessPoolExecutor`` of ``workers`` processes forked from this one, one torch thread each;
-    the heap's free pages handed back first (``return_free_memory``: the workers' fresh pages cost a
-    quarter of the system time)."""
+    the heap's free pages handed back first (``return_free_memory``)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from trueval.core.allocator import return_free_memory
+    from trueval.core.allocator import return_free_memory  # looked up per call: tests replace it
 
     return_free_memory()
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
