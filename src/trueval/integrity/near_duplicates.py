@@ -632,8 +632,10 @@ def _deep_views(cache: dict, splits: np.ndarray, groups: np.ndarray, indexed: np
             out = None
             for s in range(0, max(len(mine), 1), SLICE_ROWS):  # a slice of its images at a time, none copied whole
                 at = torch.as_tensor(mine[s:s + SLICE_ROWS], device=thumbs.device)
-                images, box = thumbs[at], boxes[at]
-                part = torch.stack([bispectrum_descriptors(images, boxes=box, project=[project], prepare=partial(
+                # the fill replaced once for all nine anchors (per anchor, 0.7-0.9 s of one core on CIFAR-10's train
+                # split against 0.2 s once: the same values, ``fill_outside`` is row by row)
+                filled = fill_outside(thumbs[at], boxes[at])
+                part = torch.stack([bispectrum_descriptors(filled, project=[project], prepare=partial(
                     zoom, scale=crop_zoom, anchor=anchor)) for anchor in _CROP_ANCHORS])
                 if out is None:
                     out = torch.empty((len(_CROP_ANCHORS), len(mine), part.shape[-1]), device=part.device)

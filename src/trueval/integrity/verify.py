@@ -417,8 +417,10 @@ class _Level:
         self._masks = masks.contiguous()
         self.area = masks.sum((1, 2), dtype=torch.float32).clamp(min=1)
         self.size = images.shape[-1]
-        # spectra of every image, computed once: each image is the fixed side of many hypotheses
-        self.spectra = spectrum(self.images) if keep_spectra else None
+        # spectra of every image, computed once: each image is the fixed side of many hypotheses; a
+        # slice of rows at a time (``by_rows``: the whole set's zero-mean, windowed copies were 120 MB
+        # of temporaries on CIFAR-10)
+        self.spectra = by_rows(lambda x: (spectrum(x),), self.images)[0] if keep_spectra else None
         self.row = None  # global index -> row, when only some images are held
         self.ids = ids  # row -> global index (None: every image, in order)
         if ids is not None:
