@@ -384,3 +384,43 @@ def test_bispectrum_of_images_filled_a_chunk_at_a_time_is_that_of_the_filled_ima
     whole = bispectrum_descriptors(filled, oriented=True)
     chunked = bispectrum_descriptors(thumbs, boxes=boxes, oriented=True)
     assert all(torch.equal(w, c) for w, c in zip(whole, chunked))
+
+
+def test_fingerprints_of_splits_in_memory_made_by_forked_workers_are_those_made_here(monkeypatch) -> None:
+    """Splits held in memory are fingerprinted by forked workers writing into shared memory
+    (``gate._fingerprints_forked``): every field, letterbox view and the room left for the search's
+    views must be what this process makes alone, and the stage's bar must reach each split's size."""
+    from synthetic import photos
+
+    import trueval.integrity.console as console
+    import trueval.integrity.fingerprints as fp
+    import trueval.integrity.forked as forked
+    import trueval.integrity.gate as gate
+    from trueval.core.samples import SampleSet
+
+    train, test = photos(40, seed=21), photos(17, seed=22)
+    train[3:9, :5], train[3:9, -5:] = 0, 0  # letterboxed: views of their content, across two chunks
+    test[10:12, :, :5], test[10:12, :, -5:] = 0, 0  # pillarboxed, in the second split
+    sets = {"train": SampleSet("train", np.zeros(40, np.int64), images=train, sources=["a"]),
+            "test": SampleSet("test", np.zeros(17, np.int64), images=test, sources=["b"])}
+    monkeypatch.setattr(fp, "_CHUNK", 7)
+    forks: list[int] = []
+    real_pool = forked.fork_pool
+    monkeypatch.setattr(forked, "fork_pool", lambda n: forks.append(n) or real_pool(n))
+    monkeypatch.setattr(forked, "search_workers", lambda device: 2)
+    done: list[int] = []
+    monkeypatch.setattr(console, "advance", done.append)
+    monkeypatch.setattr(gate, "_FORK_PRINTS_ROWS", 10)
+    shared = gate._fingerprints(sets, ["train", "test"], True)
+    assert forks == [2, 2] and sum(done) == 57  # one pool per split; every row counted once
+    monkeypatch.setattr(gate, "_FORK_PRINTS_ROWS", 10**9)
+    here = gate._fingerprints(sets, ["train", "test"], True)
+    for name in fp._ROW_FIELDS:
+        assert np.array_equal(getattr(shared, name), getattr(here, name)), name
+        assert getattr(shared, name).dtype == getattr(here, name).dtype, name
+    assert len(shared.views) == 8 and shared.views.rows.max() == 51 and shared.spare == here.spare == 2 * 57
+    for name in ("rows", "thumbs", "boxes"):
+        assert np.array_equal(getattr(shared.views, name), getattr(here.views, name)), name
+    extra = shared.views.thumbs
+    grown = shared.grown("thumbs", [extra])  # in the shared arrays' own room, not a copy
+    assert np.shares_memory(grown, shared.thumbs) and np.array_equal(grown, np.concatenate([here.thumbs, extra]))

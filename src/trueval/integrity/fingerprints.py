@@ -219,6 +219,45 @@ def compute_prints(ss: SampleSet | Sequence[SampleSet], thumbs: bool = True, spa
     return Prints.joined((p for s in sets for p in batch_prints(s, thumbs)), total, spare)
 
 
+def chunk_spans(n: int) -> list[tuple[int, int]]:
+    """(start, stop) of the chunks ``batch_prints`` takes an in-memory split of ``n`` rows in."""
+    return [(s, min(s + _CHUNK, n)) for s in range(0, n, _CHUNK)]
+
+
+class SharedRows:
+    """``Prints``' per-sample fields of ``total`` rows, with ``spare`` rows of room after them
+    (``Prints.grown``), in memory shared with the processes this one forks next: a forked worker
+    writes the rows of its chunks (``into``) where this process reads them, through no pipe and with
+    no copy. The fields are those every split has (``layout``: a few rows of each)."""
+
+    def __init__(self, layout: Sequence[np.ndarray], total: int, spare: int = 0) -> None:
+        import mmap
+
+        probes = [_prints_of_batch(images, True) for images in layout]
+        self.spare = spare
+        self.fields: dict[str, np.ndarray | None] = {}
+        for name in _ROW_FIELDS:
+            kinds = [getattr(p, name) for p in probes]
+            if any(a is None for a in kinds):  # as ``Prints.joined``: a field some split lacks is left out
+                self.fields[name] = None
+                continue
+            shape = (total + spare,) + kinds[0].shape[1:]
+            room = mmap.mmap(-1, max(1, int(np.prod(shape)) * kinds[0].dtype.itemsize))  # shared, anonymous
+            self.fields[name] = np.ndarray(shape, kinds[0].dtype, buffer=room)[:total]
+
+    def into(self, images: np.ndarray, start: int) -> "Views | None":
+        """Fingerprints of ``images`` (one chunk) written from row ``start``; their letterbox views,
+        numbered as rows of these arrays."""
+        part = _prints_of_batch(images, True)
+        for name, out in self.fields.items():
+            if out is not None:
+                out[start:start + len(part)] = getattr(part, name)
+        return None if part.views is None else part.views.shifted(start)
+
+    def prints(self, views: Sequence["Views"]) -> Prints:
+        return Prints(**self.fields, views=Views.concat(list(views)) if views else None, spare=self.spare)
+
+
 def batch_prints(ss: SampleSet, thumbs: bool = True) -> Iterator[Prints]:
     """``compute_prints`` a batch of samples at a time (``Prints.joined`` joins them)."""
     return (_prints_of_batch(batch, thumbs) for batch in _batches(ss))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, TypeVar
 
 import torch
 
@@ -70,23 +70,35 @@ def _run(i: int):
 
 def forked_map(fn: Callable[[T], R], parts: Sequence[T], workers: int) -> list[R]:
     """``[fn(p) for p in parts]``, in order, the parts shared among ``workers`` forked processes of one
-    thread each (in this process when ``workers`` < 2, or when a worker dies or none can be started:
-    the work is then done again here, as it would be without workers). ``fn`` and ``parts`` reach
-    the workers by the fork, not by pickling; only the results come back through a pipe."""
+    thread each (``forked_imap``)."""
+    return list(forked_imap(fn, parts, workers))
+
+
+def forked_imap(fn: Callable[[T], R], parts: Sequence[T], workers: int) -> Iterator[R]:
+    """``fn(p)`` for each of ``parts``, yielded in order as they come (a progress bar can follow), the
+    parts shared among ``workers`` forked processes of one thread each (in this process when
+    ``workers`` < 2, or when a worker dies or none can be started: the parts not yet yielded are
+    then done here, as they would be without workers). ``fn`` and ``parts`` reach the workers by the
+    fork, not by pickling; only the results come back through a pipe."""
     global _JOB
     if workers < 2 or len(parts) < 2 or not can_fork():
-        return [fn(p) for p in parts]
+        yield from (fn(p) for p in parts)
+        return
     from concurrent.futures.process import BrokenProcessPool
 
     _JOB = (fn, parts)
     pool = fork_pool(min(workers, len(parts)))
+    done = 0
     try:
-        return list(pool.map(_run, range(len(parts))))
-    except (BrokenProcessPool, OSError) as exc:  # a worker killed, or none could be started
-        log.warning("integrity gate: worker processes failed (%s); doing their work in this process",
-                    str(exc) or type(exc).__name__)
-        _stop_workers(pool)
-        return [fn(p) for p in parts]
+        try:
+            for result in pool.map(_run, range(len(parts))):
+                yield result
+                done += 1
+        except (BrokenProcessPool, OSError) as exc:  # a worker killed, or none could be started
+            log.warning("integrity gate: worker processes failed (%s); doing their work in this process",
+                        str(exc) or type(exc).__name__)
+            _stop_workers(pool)
+            yield from (fn(p) for p in parts[done:])
     except BaseException:
         _stop_workers(pool)  # SIGTERM, Ctrl-C, an error: not after the running parts (11 s each on CIFAR-10)
         raise
