@@ -228,7 +228,7 @@ class SharedRows:
     """``Prints``' per-sample fields of ``total`` rows, with ``spare`` rows of room after them
     (``Prints.grown``), in memory shared with the processes this one forks next: a forked worker
     writes the rows of its chunks (``into``) where this process reads them, through no pipe and with
-    no copy. The fields are those every split has (``layout``: a few rows of each)."""
+    no copy. The fields are those every split has (``layout``: the first rows of each split)."""
 
     def __init__(self, layout: Sequence[np.ndarray], total: int, spare: int = 0) -> None:
         import mmap
