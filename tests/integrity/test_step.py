@@ -125,3 +125,23 @@ def test_the_prints_kept_for_each_split_are_that_splits_own() -> None:
         else:
             assert np.array_equal(views.rows, alone.views.rows) and np.array_equal(views.thumbs, alone.views.thumbs)
     assert len(found.prints["test"].views) == 10
+
+
+def test_the_audit_gets_its_report_without_copying_the_pixels_of_file_splits(tmp_path) -> None:
+    """The audit only wants the report: splits whose samples are files come back without the copy of
+    their decoded pixels (184 MB for CIFAR-10's carved splits), array-only splits keep theirs, and the
+    report is the same."""
+    from trueval.integrity.report import LeakReport
+
+    imgs = _pool_with_copies(30, seed=31)
+    files = [str(tmp_path / f"{i}.png") for i in range(len(imgs))]  # named, not read: the pixels are held
+    with_files = SampleSet("train", np.arange(len(imgs)) % 3, images=imgs, paths=files, name="gen")
+    leaked = np.concatenate([photos(17, seed=32), np.stack([jpeg(imgs[i], 50) for i in (1, 2, 3)])])
+    arrays_only = SampleSet("test", np.arange(20) % 3, images=leaked, name="gen")
+    settings = IntegritySettings.from_config({"cache": False})
+    inputs = dict(splits={"train": with_files, "test": arrays_only}, dataset="gen", enforce=False)
+    lean, full = gate_step(settings=settings, pixels=False, **inputs), gate_step(settings=settings, **inputs)
+    assert lean.sets["train"].images is None and lean.sets["train"].paths == files
+    assert lean.sets["test"].images is not None and full.sets["train"].images is not None
+    strip = lambda r: {k: v for k, v in LeakReport.to_dict(r).items() if k != "seconds"}  # noqa: E731
+    assert strip(lean.report) == strip(full.report) and len(lean.report.pairs) >= 3  # the copies are reported

@@ -158,13 +158,16 @@ class SampleSet:
     def path(self, i: int) -> str | None:
         return None if self.paths is None else self.paths[i]
 
-    def subset(self, indices: Sequence[int] | np.ndarray, split: str | None = None) -> "SampleSet":
-        """A new SampleSet with the given samples (order kept as given)."""
+    def subset(self, indices: Sequence[int] | np.ndarray, split: str | None = None,
+               pixels: bool = True) -> "SampleSet":
+        """A new SampleSet with the given samples (order kept as given). ``pixels`` False: without
+        their decoded pixels where the samples are files (no copy of them is made)."""
         idx = np.asarray(indices, dtype=np.int64)
+        keep = self.images is not None and (pixels or self.paths is None)
         return SampleSet(
             split=split or self.split,
             targets=self.targets[idx],
-            images=None if self.images is None else self.images[idx],
+            images=self.images[idx] if keep else None,
             paths=None if self.paths is None else [self.paths[i] for i in idx.tolist()],
             sources=list(self.sources),
             name=self.name,

@@ -58,12 +58,15 @@ def gate_step(splits: Mapping[str, SampleSet], settings: IntegritySettings, *, c
               dataset: str = "", cut: Cut | None = None,
               candidates: Mapping[str, np.ndarray] | None = None, carved: tuple[tuple[str, str], ...] = (),
               enforce: bool = True, manifest: Mapping[str, Any] | None = None,
-              target_key: str = "targets") -> GateOutcome:
+              target_key: str = "targets", pixels: bool = True) -> GateOutcome:
     """Find duplicates across ``splits``, make the splits to use (``cut``), report and apply the policy.
 
     ``enforce``: apply ``settings.policy`` (a refused leak raises ``LeakError``) and build the manifest
     and fingerprint; the audit passes False and only wants the report. ``manifest``: the dataset's
     own fields of splits.json; ``target_key``: what the per-split target list is called in it.
+    ``pixels`` False (with ``enforce`` False): the splits made are returned without their pixels
+    wherever their samples are files (the audit: the report names files; copying CIFAR-10's carved
+    splits was 184 MB of fresh memory, 1.7-2.5 s of a 4 s warm audit on the 2-core machine).
     """
     def search(thorough: bool | dict[str, np.ndarray]) -> Findings:
         with reuse_freed_memory():  # the search's many large temporaries: its time 54 s -> 43 s on 2 cores
@@ -84,7 +87,8 @@ def gate_step(splits: Mapping[str, SampleSet], settings: IntegritySettings, *, c
         if hard is not None:
             _check_moved_only_candidates(plan, hard)
     offsets = found.offsets()
-    sets = {s: splits[src].subset(np.asarray(idx, np.int64), split=s) for s, (src, idx) in plan.items()}
+    sets = {s: splits[src].subset(np.asarray(idx, np.int64), split=s, pixels=enforce or pixels)
+            for s, (src, idx) in plan.items()}
     members = {s: offsets[src] + np.asarray(idx, np.int64) for s, (src, idx) in plan.items()}
     report = report_for(found, sets, members, settings, dataset)
     _say(report)

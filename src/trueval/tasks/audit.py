@@ -51,7 +51,7 @@ def _audit(cfg: DictConfig, record: RunRecord | None) -> bool:
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     dm = build_datamodule(cfg.data, lightning=False)  # the audit imports neither Lightning nor torch
-    report = gate_step(settings=dm.integrity_settings(), enforce=False, **dm.gate_inputs()).report
+    report = gate_step(settings=dm.integrity_settings(), enforce=False, pixels=False, **dm.gate_inputs()).report
     report.write(run_dir / "leak_report.json")
     print_report(report)
     d = report.to_dict()
