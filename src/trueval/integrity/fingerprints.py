@@ -220,7 +220,8 @@ def compute_prints(ss: SampleSet | Sequence[SampleSet], thumbs: bool = True, spa
 
 
 def chunk_spans(n: int) -> list[tuple[int, int]]:
-    """(start, stop) of the chunks ``batch_prints`` takes an in-memory split of ``n`` rows in."""
+    """(start, stop) of the chunks an in-memory split of ``n`` rows is fingerprinted in (here and by
+    the gate's forked workers: the same chunks, the same values)."""
     return [(s, min(s + _CHUNK, n)) for s in range(0, n, _CHUNK)]
 
 
@@ -269,9 +270,9 @@ def _batches(ss: SampleSet) -> Iterator[list[np.ndarray] | np.ndarray]:
     if ss.images is not None:
         from trueval.integrity.console import advance
 
-        for s in range(0, n, _CHUNK):
-            yield ss.images[s:s + _CHUNK]
-            advance(min(_CHUNK, n - s))  # the running stage's bar moves (decoded files advance it themselves)
+        for s, e in chunk_spans(n):
+            yield ss.images[s:e]
+            advance(e - s)  # the running stage's bar moves (decoded files advance it themselves)
         return
     assert ss.paths is not None
     yield from decode_in_chunks(ss.paths, ss.image_mode, _CHUNK)

@@ -258,7 +258,7 @@ def _fingerprints_forked(sets: Mapping[str, SampleSet], names: Sequence[str], to
     shared, views = None, []
     start = 0
     for n in names:
-        with stage(f"hashing and thumbnailing {n}", total=len(sets[n])):
+        with stage(_print_stage(sets[n], n), total=len(sets[n])):
             import torch  # seconds, shown
 
             from trueval.integrity.console import advance
@@ -281,12 +281,16 @@ def _fingerprints_forked(sets: Mapping[str, SampleSet], names: Sequence[str], to
     return shared.prints(views)
 
 
+def _print_stage(ss: SampleSet, name: str) -> str:
+    """What a split's fingerprint stage is called: its pixels held, or its files decoded first."""
+    return f"{'hashing and thumbnailing' if ss.images is not None else 'decoding and hashing'} {name}"
+
+
 def _decoded(sets: Mapping[str, SampleSet], names: Sequence[str], thumbs: bool) -> Iterator["Prints"]:
     """Every split's prints a batch at a time, each split under its own progress stage; a split's
     unreadable files named together with the later splits' (one run tells them all)."""
     for i, n in enumerate(names):
-        doing = "hashing and thumbnailing" if sets[n].images is not None else "decoding and hashing"
-        with stage(f"{doing} {n}", total=len(sets[n])):
+        with stage(_print_stage(sets[n], n), total=len(sets[n])):
             from trueval.integrity.fingerprints import batch_prints  # torch: seconds, shown
 
             try:
