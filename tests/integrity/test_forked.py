@@ -161,3 +161,33 @@ def test_a_signal_stops_the_workers_at_once() -> None:
     for pid in seen:  # and are gone now
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_workers_end_quietly_when_the_reader_stops_early(capfd) -> None:
+    """A reader that stops before the generator's end (``zip`` over the parts) closes it: the workers
+    are then stopped, and they end without a word. They used to inherit the task's signal handler
+    and print a ``RunInterrupted`` traceback each, in the middle of every cold CIFAR-10 audit."""
+    import gc
+
+    from trueval.utils.signals import SignalGuard
+
+    parts = list(range(4))
+    with SignalGuard():  # the runner's guard, as around every task
+        got = [r for _, r in zip(parts, forked.forked_imap(lambda x: x + 1, parts, 2))]
+        gc.collect()
+    assert got == [1, 2, 3, 4]
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "RunInterrupted" not in err, err
+
+
+def test_workers_leave_ctrl_c_to_the_parent() -> None:
+    """Ctrl-C reaches every process of the terminal's group: the workers ignore it (the parent stops
+    them), and SIGTERM ends them at once, without Python's handlers."""
+    import signal
+
+    from trueval.utils.signals import SignalGuard
+
+    with SignalGuard():
+        handlers = forked.forked_map(lambda _: (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)),
+                                     [0, 1], 2)
+    assert handlers == [(signal.SIG_IGN, signal.SIG_DFL)] * 2

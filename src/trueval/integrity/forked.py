@@ -59,8 +59,19 @@ def fork_pool(workers: int) -> "ProcessPoolExecutor":
     from trueval.core.allocator import return_free_memory  # looked up per call: tests replace it
 
     return_free_memory()
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=torch.set_num_threads, initargs=(1,))
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
+
+
+def _worker_start() -> None:
+    """A worker's first step: one torch thread, and the signals left to the parent. A forked worker
+    inherits the task's handler (``SignalGuard``), which raised ``RunInterrupted`` in each worker the
+    parent stopped and printed its traceback; Ctrl-C reaches every process of the terminal's group,
+    and the parent, which decides what happens, stops the workers itself."""
+    import signal
+
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _run(i: int):
@@ -99,6 +110,10 @@ def forked_imap(fn: Callable[[T], R], parts: Sequence[T], workers: int) -> Itera
                         str(exc) or type(exc).__name__)
             _stop_workers(pool)
             yield from (fn(p) for p in parts[done:])
+    except GeneratorExit:  # the reader stopped early: the parts still running are not wanted
+        if done < len(parts):
+            _stop_workers(pool)
+        raise
     except BaseException:
         _stop_workers(pool)  # SIGTERM, Ctrl-C, an error: not after the running parts (11 s each on CIFAR-10)
         raise

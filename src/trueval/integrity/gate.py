@@ -273,7 +273,7 @@ def _fingerprints_forked(sets: Mapping[str, SampleSet], names: Sequence[str], to
                 return shared.into(images[span[0]:span[1]], at + span[0])
 
             workers = search_workers(torch.device("cpu"))  # one per core and per thread torch may use
-            for (s, e), found in zip(spans, forked_imap(chunk, spans, workers)):
+            for (s, e), found in zip(spans, forked_imap(chunk, spans, workers), strict=True):
                 if found is not None:
                     views.append(found)
                 advance(e - s)
