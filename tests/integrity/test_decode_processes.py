@@ -58,3 +58,55 @@ def test_an_unreadable_file_fails_as_without_workers(tmp_path: Path, small_tasks
     Path(paths[40]).write_bytes(b"not a jpeg at all")
     with pytest.raises(UserError, match=Path(paths[40]).name):
         list(fingerprints.decode_in_chunks(paths, "RGB", 30))
+
+
+def _alike(folder: Path, n: int, seed: int = 0) -> list[str]:
+    """``n`` JPEGs of one size (CIFAR's case)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        path = folder / f"{i:04d}.jpg"
+        Image.fromarray(rng.integers(0, 255, (12, 14, 3), dtype=np.uint8)).save(path, "JPEG", quality=80)
+        paths.append(str(path))
+    return paths
+
+
+def test_workers_decode_straight_into_one_shared_array(tmp_path: Path, small_tasks, monkeypatch) -> None:
+    """``decode_alike``: forked workers write the pixels into the array itself (no pipe, no copy here),
+    the same pixels in the same order as this process decodes alone, and the bar reaches the count."""
+    import mmap
+
+    import trueval.integrity.console as console
+
+    paths = _alike(tmp_path / "a", 100)
+    moved: list[int] = []
+    monkeypatch.setattr(console, "advance", moved.append)
+    got = fingerprints.decode_alike(paths, "RGB")
+    assert small_tasks == [1]  # only the first file here, for the shape; the workers decoded the rest
+    assert isinstance(got, np.ndarray) and got.shape == (100, 12, 14, 3) and got.dtype == np.uint8
+    assert isinstance(got.base, mmap.mmap)  # the shared memory the workers wrote
+    assert sum(moved) == 100
+    monkeypatch.setattr(fingerprints, "_PROCESS_MIN_FILES", 10**9)
+    alone = fingerprints.decode_alike(paths, "RGB")
+    assert np.array_equal(got, alone)
+    assert np.array_equal(got, np.stack([a for c in fingerprints.decode_in_chunks(paths, "RGB", 30) for a in c]))
+
+
+def test_a_file_of_another_size_is_named_with_the_first_one(tmp_path: Path, small_tasks) -> None:
+    paths = _alike(tmp_path / "a", 100)
+    Image.new("RGB", (9, 9)).save(paths[70], "JPEG")
+    assert fingerprints.decode_alike(paths, "RGB") == {(12, 14, 3): paths[0], (9, 9, 3): paths[70]}
+    assert fingerprints.decode_alike(paths, "RGB", size=12) == {(12, 14, 3): paths[0]}  # not 12 x 12: at once
+    assert small_tasks == [1, 1]
+
+
+def test_files_that_do_not_decode_are_all_named_from_workers(tmp_path: Path, small_tasks) -> None:
+    """A worker that cannot decode its span leaves it to this process, whose error names that file and
+    every other one that does not decode, as ``decode_in_chunks`` does."""
+    paths = _alike(tmp_path / "a", 100)
+    for i in (40, 90):
+        Path(paths[i]).write_bytes(b"not a jpeg at all")
+    with pytest.raises(UserError) as err:
+        fingerprints.decode_alike(paths, "RGB")
+    assert Path(paths[40]).name in str(err.value) and Path(paths[90]).name in str(err.value)

@@ -31,7 +31,7 @@ log = logging.getLogger("trueval")
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 IN_MEMORY_LIMIT_BYTES = 4 * 1024**3
 SIZE_SAMPLE = 64  # headers read to estimate a folder's size in memory
-DECODE_CHUNK = 4096  # files decoded between two checks of the sizes seen and the bytes held
+DECODE_CHUNK = 4096  # files decoded and resized at a time (`data.image_size`)
 
 
 def list_class_folders(folder: Path, classes: list[str] | None = None) -> tuple[list[str], list[int], list[str]]:
@@ -128,38 +128,39 @@ def header_sizes(paths: list[str], quiet: bool = False) -> dict[str, tuple[int, 
 
 def _decode(paths: list[str], mode: str, size: int | None, strict: bool = True) -> np.ndarray | None:
     """One uint8 NHWC array of ``paths``. Images of different sizes are an error when ``strict`` (the
-    user asked for `data.in_memory=true`); otherwise (auto) None, said as soon as a chunk shows a second
-    size or the pixels pass the in-memory limit: such a folder stays files."""
+    user asked for `data.in_memory=true`); otherwise (auto) None, said as soon as a file shows a
+    second size: such a folder stays files. With `data.image_size` every image is resized to it."""
     from trueval.integrity.console import stage
 
-    # each chunk is copied into one array made at the first chunk, and its decoded images freed: a
-    # list of them all stacked at the end held every image twice (for CIFAR-10 300 MB of new pages,
-    # and np.stack's 50,000 views took 1.8 s on the 2-core machine)
-    out: np.ndarray | None = None
-    shapes: dict[tuple, str] = {}
-    nbytes = 0
+    assert paths, "no image files"  # refused before: an empty class folder is a UserError
     with stage("decoding images", total=len(paths)):
-        from trueval.integrity.fingerprints import decode_in_chunks  # torch and torchvision: seconds, shown
+        from trueval.integrity.fingerprints import decode_alike  # torch and torchvision: seconds, shown
 
-        for start, decoded in zip(range(0, len(paths), DECODE_CHUNK), decode_in_chunks(paths, mode, DECODE_CHUNK)):
-            chunk = paths[start:start + DECODE_CHUNK]  # decoding advances this stage
-            if size:
-                decoded = [resize_array(a[None], size)[0] if a.shape[:2] != (size, size) else a for a in decoded]
-            for p, a in zip(chunk, decoded):
-                shapes.setdefault(a.shape, p)
-                nbytes += a.nbytes
-            if not strict and (len(shapes) > 1 or nbytes >= IN_MEMORY_LIMIT_BYTES):
-                return None
-            if len(shapes) == 1 and decoded:
-                if out is None:
-                    out = np.empty((len(paths), *decoded[0].shape), decoded[0].dtype)
-                np.stack(decoded, out=out[start:start + len(decoded)])
-    if len(shapes) > 1:
-        examples = ", ".join(f"{Path(p).name} {sh[1]}x{sh[0]}" for sh, p in list(shapes.items())[:3])
-        raise UserError(f"images have different sizes ({len(shapes)} distinct, e.g. {examples}) and "
-                        "data.in_memory=true holds them as one array: set data.image_size to resize them, or "
-                        "leave data.in_memory=auto", key="data.image_size")
-    assert out is not None, "no image files"  # refused before: an empty class folder is a UserError
+        found = decode_alike(paths, mode, size)  # one size already (CIFAR's files): no copy, no resize
+        if isinstance(found, np.ndarray):
+            return found
+        if size:
+            return _decode_resized(paths, mode, size)
+    if not strict:
+        return None
+    examples = ", ".join(f"{Path(p).name} {sh[1]}x{sh[0]}" for sh, p in list(found.items())[:3])
+    raise UserError(f"images have different sizes ({len(found)} distinct, e.g. {examples}) and "
+                    "data.in_memory=true holds them as one array: set data.image_size to resize them, or "
+                    "leave data.in_memory=auto", key="data.image_size")
+
+
+def _decode_resized(paths: list[str], mode: str, size: int) -> np.ndarray:
+    """``paths`` decoded a chunk at a time and resized to ``size`` x ``size``, into one array (a list
+    of them all stacked at the end held every image twice)."""
+    from trueval.integrity.fingerprints import decode_in_chunks
+
+    out: np.ndarray | None = None
+    for start, decoded in zip(range(0, len(paths), DECODE_CHUNK), decode_in_chunks(paths, mode, DECODE_CHUNK)):
+        resized = [resize_array(a[None], size)[0] if a.shape[:2] != (size, size) else a for a in decoded]
+        if out is None:
+            out = np.empty((len(paths), *resized[0].shape), np.uint8)
+        np.stack(resized, out=out[start:start + len(resized)])
+    assert out is not None
     return out
 
 
