@@ -118,3 +118,49 @@ def test_an_entry_is_written_straight_to_its_file_and_a_failed_write_leaves_noth
     with pytest.raises(ValueError):
         write_atomic(target, half_then(ValueError("a bug")))
     assert sorted(p.name for p in (tmp_path / "decoded").iterdir()) == ["k1.npz"]
+
+
+def test_large_arrays_are_read_into_shared_pages_as_np_load_reads_them(tmp_path: Path, monkeypatch) -> None:
+    """``read_npz`` reads a large array (decoded images) into shared 4 KiB pages, where a warm audit
+    after an idle spell no longer waits 1.5-2 s for NumPy's fresh memory; the values are np.load's."""
+    import mmap
+
+    import numpy as np
+
+    import trueval.integrity.cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "_SHARED_BYTES", 1000)
+    monkeypatch.setattr(cache_mod, "_READ_BYTES", 777)  # several pieces, the last one short
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 255, (9, 16, 16, 3), dtype=np.uint8), np.arange(9)
+    cache = cache_mod.GateCache(tmp_path)
+    cache.save("decoded", "k", {"images": images, "labels": labels})
+    got = cache.load("decoded", "k", ["images", "labels"])
+    assert isinstance(got["images"].base, mmap.mmap) and np.array_equal(got["images"], images)
+    assert not isinstance(got["labels"].base, mmap.mmap) and np.array_equal(got["labels"], labels)
+    with np.load(tmp_path / "decoded" / "k.npz", allow_pickle=False) as z:
+        assert set(z.files) == set(cache_mod.read_npz(tmp_path / "decoded" / "k.npz"))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_damaged_large_array_is_a_miss(tmp_path: Path, monkeypatch, damage: str, caplog) -> None:
+    """A byte changed inside the images (the zip's CRC-32 no longer matches) or a file cut short:
+    the entry is a miss, with a warning, as np.load's errors were."""
+    import numpy as np
+
+    import trueval.integrity.cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "_SHARED_BYTES", 1000)
+    images = np.zeros((9, 16, 16, 3), np.uint8)
+    cache = cache_mod.GateCache(tmp_path)
+    cache.save("decoded", "k", {"images": images})
+    path = tmp_path / "decoded" / "k.npz"
+    data = bytearray(path.read_bytes())
+    start = data.index(b"images.npy") + 200  # inside the array's bytes
+    if damage == "flip":
+        data[start + 100] ^= 0xFF
+    else:
+        data = data[:start + 100]
+    path.write_bytes(bytes(data))
+    assert cache.load("decoded", "k", ["images"]) is None
+    assert "damaged" in caplog.text

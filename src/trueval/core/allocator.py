@@ -1,4 +1,5 @@
-"""glibc's allocator, tuned while a stage allocates and frees many large arrays.
+"""Where large arrays' memory comes from: glibc's allocator, tuned while a stage allocates and frees
+many large arrays, and arrays in shared 4 KiB pages (``shared_array``).
 
 glibc serves an allocation above its mmap threshold (128 KiB, raised as it goes up to 32 MiB) with a
 fresh ``mmap`` and unmaps it on ``free``: every new temporary then costs page faults that zero its
@@ -25,6 +26,8 @@ import contextlib
 import ctypes
 import ctypes.util
 from typing import Iterator
+
+import numpy as np
 
 # mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -2, -3, -4
@@ -73,3 +76,15 @@ def return_free_memory() -> None:
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def shared_array(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+    """An array in anonymous memory shared with the processes this one forks next (what a forked
+    worker writes there, this process reads). Its pages are 4 KiB ones, touched first by whoever
+    writes them: NumPy asks for huge pages, whose first touch after an idle spell cost 4.8-5.5 s per
+    360 MB on the 2-core machine against 0.15-0.23 s (``benchmarks/fresh_memory.py``; in other states
+    of the host's memory the two cost about the same)."""
+    import mmap
+
+    room = mmap.mmap(-1, max(1, int(np.prod(shape)) * np.dtype(dtype).itemsize))
+    return np.ndarray(shape, dtype, buffer=room)

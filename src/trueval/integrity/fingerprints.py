@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from trueval.core.allocator import shared_array
 from trueval.core.errors import UnreadableImages, UserError
 from trueval.core.samples import SampleSet, load_image, unreadable
 from trueval.integrity.forked import can_fork, cores, fork_pool
@@ -224,17 +225,6 @@ def chunk_spans(n: int) -> list[tuple[int, int]]:
     """(start, stop) of the chunks an in-memory split of ``n`` rows is fingerprinted in (here and by
     the gate's forked workers: the same chunks, the same values)."""
     return [(s, min(s + _CHUNK, n)) for s in range(0, n, _CHUNK)]
-
-
-def shared_array(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
-    """An array in anonymous memory shared with the processes this one forks next (what a forked
-    worker writes there, this process reads). Its pages are 4 KiB ones, touched first by whoever
-    writes them: NumPy asks for huge pages, whose first touch cost 4.8-5.5 s per 360 MB on the
-    2-core machine against 0.15-0.23 s (``benchmarks/fresh_memory.py``)."""
-    import mmap
-
-    room = mmap.mmap(-1, max(1, int(np.prod(shape)) * np.dtype(dtype).itemsize))
-    return np.ndarray(shape, dtype, buffer=room)
 
 
 class SharedRows:
