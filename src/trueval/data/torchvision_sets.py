@@ -98,20 +98,24 @@ class TorchvisionData(ClassificationData):
         return images, targets, classes
 
     def _read(self, train: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        from torchvision import datasets
-
         root = Path(self.data_dir).expanduser()
         try:
-            if self.name == "mnist":
+            if self.name == "mnist":  # read without torchvision (1 s to import) unless it downloads them
                 if mnist_files(root) is None and self.download:
+                    from torchvision import datasets
+
                     datasets.MNIST(root, train=train, download=True)  # into root/MNIST/raw
                 images, targets = _read_mnist(root, train)
                 classes = [str(d) for d in range(10)]
             elif self.name in ("cifar10", "cifar100"):
+                from torchvision import datasets
+
                 cls = datasets.CIFAR10 if self.name == "cifar10" else datasets.CIFAR100
                 ds = cls(root, train=train, download=self.download)
                 images, targets, classes = ds.data, np.asarray(ds.targets), list(ds.classes)
             else:
+                from torchvision import datasets
+
                 ds = datasets.SVHN(root, split="train" if train else "test", download=self.download)
                 images, targets = ds.data.transpose(0, 2, 3, 1), ds.labels
                 classes = [str(i) for i in range(10)]

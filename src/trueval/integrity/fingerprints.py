@@ -55,12 +55,14 @@ BLACK = 16.0
 # is black on at most _MOSTLY_BLACK of it (a black background, MNIST-style, is content); a thumbnail
 # pixel is fill (0) when fill covers at least half of what it averages
 _MOSTLY_BLACK = 0.75
-try:
-    from torchvision.io import ImageReadMode as _IRM
 
-    _MODES = {"L": _IRM.GRAY, "RGB": _IRM.RGB}
-except ImportError:  # pragma: no cover - torchvision is a dependency
-    _MODES = {}
+
+def _read_mode(mode: str | None):
+    """torchvision's ``ImageReadMode`` for a dataset's colour mode; torchvision is imported here, when
+    files are decoded, not with this module (1 s of a cold MNIST audit, whose splits are arrays)."""
+    from torchvision.io import ImageReadMode
+
+    return {"L": ImageReadMode.GRAY, "RGB": ImageReadMode.RGB}.get(mode or "", ImageReadMode.UNCHANGED)
 
 
 # the fields of ``Prints`` with one row per sample
@@ -456,7 +458,7 @@ def _decode_chunk(paths: list[str], mode: str | None) -> list[np.ndarray]:
     a third of the decoding time for 32 x 32 JPEGs), anything unusual file by file."""
     if paths and mode in (None, "L", "RGB") and all(p.lower().endswith((".jpg", ".jpeg")) for p in paths):
         try:
-            from torchvision.io import ImageReadMode, decode_jpeg
+            from torchvision.io import decode_jpeg
 
             raw = []
             for p in paths:
@@ -465,7 +467,7 @@ def _decode_chunk(paths: list[str], mode: str | None) -> list[np.ndarray]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 data = [torch.frombuffer(r, dtype=torch.uint8) for r in raw]
-            read_mode = _MODES.get(mode or "", ImageReadMode.UNCHANGED)
+            read_mode = _read_mode(mode)
             images = decode_jpeg(data, mode=read_mode, apply_exif_orientation=True)
             if all(img.shape[0] in (1, 3) for img in images):
                 return [np.ascontiguousarray(img.numpy().transpose(1, 2, 0)) for img in images]
@@ -478,14 +480,14 @@ def decode_file(path: str, mode: str | None = None) -> np.ndarray:
     """uint8 HWC like ``load_image`` (upright: EXIF orientation applied), through torchvision's decoders (about 2x faster than PIL);
     anything torchvision does not decode exactly like PIL (16-bit, palette, CMYK...) goes to PIL."""
     try:
-        from torchvision.io import ImageReadMode, decode_image
+        from torchvision.io import decode_image
 
         with open(path, "rb") as fh:
             raw = fh.read()
         with warnings.catch_warnings():  # read-only buffer: the decoder only reads it
             warnings.simplefilter("ignore", UserWarning)
             data = torch.frombuffer(raw, dtype=torch.uint8)
-        read_mode = _MODES.get(mode or "", ImageReadMode.UNCHANGED)
+        read_mode = _read_mode(mode)
         img = decode_image(data, mode=read_mode, apply_exif_orientation=True)
         if img.dtype != torch.uint8 or img.shape[0] not in (1, 3):
             if img.shape[0] == 4 and img.dtype == torch.uint8 and mode is None:
