@@ -59,19 +59,52 @@ def fork_pool(workers: int) -> "ProcessPoolExecutor":
     from trueval.core.allocator import return_free_memory  # looked up per call: tests replace it
 
     return_free_memory()
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
+    held = _hold_signals()
+    try:  # with the fork start method the pool forks all its workers at its first task: now, held
+        pool.submit(int)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        _release_signals(held)
+    return pool
+
+
+_WORKER_SIGNALS = ("SIGINT", "SIGTERM")
+
+
+def _hold_signals() -> set | None:
+    """Block SIGINT and SIGTERM in this thread while workers are forked: a forked worker inherits the
+    task's handler (``SignalGuard``) until its ``_worker_start`` runs, and a signal in between raised
+    ``RunInterrupted`` there and printed its traceback. Held, such a signal waits for the worker's
+    own handlers; here it is delivered when released."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, {getattr(signal, n) for n in _WORKER_SIGNALS})
+
+
+def _release_signals(previous: set | None) -> None:
+    import signal
+
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _worker_start() -> None:
     """A worker's first step: one torch thread, and the signals left to the parent. A forked worker
     inherits the task's handler (``SignalGuard``), which raised ``RunInterrupted`` in each worker the
     parent stopped and printed its traceback; Ctrl-C reaches every process of the terminal's group,
-    and the parent, which decides what happens, stops the workers itself."""
+    and the parent, which decides what happens, stops the workers itself. The signals were held
+    while the worker was forked (``_hold_signals``): one that came since is delivered now."""
     import signal
 
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {getattr(signal, n) for n in _WORKER_SIGNALS})
 
 
 def _run(i: int):
@@ -98,27 +131,31 @@ def forked_imap(fn: Callable[[T], R], parts: Sequence[T], workers: int) -> Itera
     from concurrent.futures.process import BrokenProcessPool
 
     _JOB = (fn, parts)
-    pool = fork_pool(min(workers, len(parts)))
-    done = 0
+    pool = None
+    done = 0  # results handed to the reader
     try:
         try:
+            pool = fork_pool(min(workers, len(parts)))
             for result in pool.map(_run, range(len(parts))):
-                yield result
                 done += 1
+                yield result
         except (BrokenProcessPool, OSError) as exc:  # a worker killed, or none could be started
             log.warning("integrity gate: worker processes failed (%s); doing their work in this process",
                         str(exc) or type(exc).__name__)
-            _stop_workers(pool)
+            if pool is not None:
+                _stop_workers(pool)
             yield from (fn(p) for p in parts[done:])
     except GeneratorExit:  # the reader stopped early: the parts still running are not wanted
-        if done < len(parts):
+        if pool is not None and done < len(parts):
             _stop_workers(pool)
         raise
     except BaseException:
-        _stop_workers(pool)  # SIGTERM, Ctrl-C, an error: not after the running parts (11 s each on CIFAR-10)
+        if pool is not None:
+            _stop_workers(pool)  # SIGTERM, Ctrl-C, an error: not after the running parts (11 s each on CIFAR-10)
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         _JOB = None
 
 
