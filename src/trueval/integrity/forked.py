@@ -61,13 +61,14 @@ def fork_pool(workers: int) -> "ProcessPoolExecutor":
     return_free_memory()
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
     held = _hold_signals()
-    try:  # with the fork start method the pool forks all its workers at its first task: now, held
-        pool.submit(int)
+    try:
+        try:  # with the fork start method the pool forks all its workers at its first task: now, held
+            pool.submit(int)
+        finally:
+            _release_signals(held)  # a signal that came meanwhile is delivered (raised) here
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
-    finally:
-        _release_signals(held)
     return pool
 
 
