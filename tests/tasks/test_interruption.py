@@ -42,3 +42,20 @@ def test_a_signal_stops_at_a_step_boundary_and_is_recorded(run_dir: Path, signum
 def test_a_second_ctrl_c_stops_at_once(run_dir: Path) -> None:
     exit_code, record, history = _interrupted_run(run_dir, "SIGINT", times=2)
     assert exit_code == 130 and record["status"] == "interrupted" and len(history) == 1
+
+
+def test_an_interrupted_audit_is_not_told_to_resume(tmp_path: Path, caplog) -> None:
+    """Only training has `resume=`: an audit told to continue with it failed on an unknown key."""
+    import signal
+
+    from trueval.utils.signals import RunInterrupted
+
+    def stopped(cfg, record) -> float:
+        raise RunInterrupted(signal.SIGTERM)
+
+    cfg = compose_cfg("audit", ["data=digits"], tmp_path / "run")
+    assert "resume" not in cfg
+    with pytest.raises(SystemExit) as info:
+        run_task(stopped, cfg)
+    assert info.value.code == 143
+    assert "resume=" not in caplog.text and "run the same command again" in caplog.text

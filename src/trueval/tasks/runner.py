@@ -134,8 +134,12 @@ def run_task(task: Callable[[DictConfig, RunRecord | None], float], cfg: DictCon
             signum = interruption_signal(exc, guard)
             if signum is not None:
                 _record_end(record, history, lambda r: r.interrupt(signum))
-                how = ("run the sweep again with hydra.sweep.dir=" + str(run_dir.parent) if is_multirun()
-                       else f"continue it with resume={run_dir} (or resume=auto)")
+                if is_multirun():
+                    how = "run the sweep again with hydra.sweep.dir=" + str(run_dir.parent)
+                elif "resume" in cfg:  # training continues in its run directory
+                    how = f"continue it with resume={run_dir} (or resume=auto)"
+                else:  # an audit, an evaluation: nothing to continue (the gate's caches keep what was done)
+                    how = "run the same command again"
                 log.error("interrupted by %s; run directory %s: %s", signal.Signals(signum).name, run_dir, how)
                 raise SystemExit(128 + signum) from None
             user_exc = exc if isinstance(exc, UserError) else _output_error(exc)
