@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from trueval.core.allocator import shared_array
 from trueval.core.errors import UnreadableImages, UserError
 from trueval.core.samples import SampleSet, load_image, unreadable
-from trueval.integrity.forked import can_fork, cores, fork_pool
+from trueval.integrity.forked import can_fork, cores
 
 THUMB = 32
 # luma weights of ITU-R BT.601, the ones PIL's convert("L") uses
@@ -327,22 +327,21 @@ def _decode_in_chunks(paths: list[str], mode: str | None, chunk: int) -> Iterato
             yield decode_files(paths[s:s + chunk], mode)
         return
     from trueval.integrity.console import advance
+    from trueval.integrity.forked import forked_imap
 
     tasks = [paths[i:i + _PROCESS_TASK_FILES] for i in range(0, len(paths), _PROCESS_TASK_FILES)]
-    pool = fork_pool(workers)
     held: list[np.ndarray] = []
-    try:
-        for task, decoded in zip(tasks, pool.map(_decode_task, tasks, [mode] * len(tasks))):
+    results = forked_imap(lambda t: _decode_task(t, mode), tasks, workers)
+    with closing(results):  # an error here, or a reader that stops, stops the workers at once
+        for task, decoded in zip(tasks, results, strict=True):
             held += decode_files(task, mode) if decoded is None else list(decoded)
             if decoded is not None:
                 advance(len(task))
             while len(held) >= chunk:
                 yield held[:chunk]
                 held = held[chunk:]
-        if held:
-            yield held
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    if held:
+        yield held
 
 
 def _decode_task(paths: list[str], mode: str | None) -> np.ndarray | list[np.ndarray] | None:
@@ -398,14 +397,16 @@ def decode_alike(paths: list[str], mode: str | None, size: int | None = None
             out[span[0]:span[1]] = np.stack(images) if len(images) > 1 else images[0][None]
             return True
 
-        for span, filled in zip(spans, forked_imap(fill, spans, cores() if forked else 1), strict=True):
-            if filled is None:  # what the worker could not decode, decoded here: the error names the file
-                filled = fill(span, strict=True)
-            if filled is not True:
-                return {first.shape: paths[0], **filled}
-            if forked:
-                advance(span[1] - span[0])
-            done[0] = span[1]
+        results = forked_imap(fill, spans, cores() if forked else 1)
+        with closing(results):  # an error here, or another shape found, stops the workers at once
+            for span, filled in zip(spans, results, strict=True):
+                if filled is None:  # what the worker could not decode, decoded here: the error names the file
+                    filled = fill(span, strict=True)
+                if filled is not True:
+                    return {first.shape: paths[0], **filled}
+                if forked:
+                    advance(span[1] - span[0])
+                done[0] = span[1]
     return out
 
 

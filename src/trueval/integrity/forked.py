@@ -9,6 +9,7 @@ import torch again; each does a share of independent rows on one thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence, TypeVar
@@ -60,13 +61,10 @@ def fork_pool(workers: int) -> "ProcessPoolExecutor":
 
     return_free_memory()
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
-    held = _hold_signals()
     try:
-        try:  # with the fork start method the pool forks all its workers at its first task: now, held
+        with _signals_held():  # with the fork start method the pool forks all its workers at its first task
             pool.submit(int)
-        finally:
-            _release_signals(held)  # a signal that came meanwhile is delivered (raised) here
-    except BaseException:
+    except BaseException:  # a signal that came meanwhile is delivered (raised) as the hold ends
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     return pool
@@ -75,22 +73,21 @@ def fork_pool(workers: int) -> "ProcessPoolExecutor":
 _WORKER_SIGNALS = ("SIGINT", "SIGTERM")
 
 
-def _hold_signals() -> set | None:
-    """Block SIGINT and SIGTERM in this thread while workers are forked: a forked worker inherits the
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM blocked in this thread while workers are forked: a forked worker inherits the
     task's handler (``SignalGuard``) until its ``_worker_start`` runs, and a signal in between raised
     ``RunInterrupted`` there and printed its traceback. Held, such a signal waits for the worker's
-    own handlers; here it is delivered when released."""
+    own handlers; here it is delivered when the hold ends."""
     import signal
 
     if not hasattr(signal, "pthread_sigmask"):
-        return None
-    return signal.pthread_sigmask(signal.SIG_BLOCK, {getattr(signal, n) for n in _WORKER_SIGNALS})
-
-
-def _release_signals(previous: set | None) -> None:
-    import signal
-
-    if previous is not None:
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {getattr(signal, n) for n in _WORKER_SIGNALS})
+    try:
+        yield
+    finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
@@ -99,7 +96,7 @@ def _worker_start() -> None:
     inherits the task's handler (``SignalGuard``), which raised ``RunInterrupted`` in each worker the
     parent stopped and printed its traceback; Ctrl-C reaches every process of the terminal's group,
     and the parent, which decides what happens, stops the workers itself. The signals were held
-    while the worker was forked (``_hold_signals``): one that came since is delivered now."""
+    while the worker was forked (``_signals_held``): one that came since is delivered now."""
     import signal
 
     torch.set_num_threads(1)
