@@ -68,6 +68,22 @@ def test_polygon_rows_are_read_as_the_box_around_them(tmp_path):
     np.testing.assert_allclose(labels.boxes, [[0.3, 0.4, 0.4, 0.4], [0.3, 0.35, 0.2, 0.3], [0.5, 0.5, 0.2, 0.2]])
 
 
+def test_polygon_corners_get_the_same_rounding_slack_as_box_corners(tmp_path):
+    """A box whose corner a converter rounded to 1.0000005 is read (and clipped); the same box written
+    as a polygon was refused as "outside [0, 1]", which stopped a YOLO audit with exit 2 (seen on BCCD
+    boxes converted to segment rows). Ultralytics reads both."""
+    path = tmp_path / "a.txt"
+    path.write_text("0 0.7015625 0.8333335 0.8374995 0.8333335 0.8374995 1.0000005 0.7015625 1.0000005\n"
+                    "1 -0.0004 0.1 0.2 0.1 0.2 0.3 -0.0004 0.3\n"
+                    "2 0.769531 0.916667 0.136875 0.166667\n")
+    labels = read_label_file(str(path), num_classes=3)
+    assert labels.problems == []
+    assert labels.classes.tolist() == [0, 1, 2]
+    centre, size = labels.boxes[:, :2], labels.boxes[:, 2:]
+    assert (centre - size / 2 >= 0).all() and (centre + size / 2 <= 1).all()  # clipped into the image
+    # beyond the slack a polygon corner is still a problem (CASES above)
+
+
 def test_warn_repairs_and_skip_drops(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text(f"{GOOD}\n{GOOD}\n0 0.95 0.5 0.2 0.2\n7 0.5 0.5 0.1 0.1\n")

@@ -99,7 +99,8 @@ def read_label_file(path: str, num_classes: int, image: str = "") -> ImageLabels
         if cls != int(cls) or not 0 <= cls < num_classes:
             bad("class", f"class id {cols[0]} out of range 0..{num_classes - 1}")
             continue
-        if polygon and not all(0.0 <= v <= 1.0 for v in values[1:]):
+        # a polygon's corners get the boxes' rounding slack (a box written as four corners is the same box)
+        if polygon and not all(-CORNER_TOLERANCE <= v <= 1.0 + CORNER_TOLERANCE for v in values[1:]):
             bad("coordinates", f"polygon corner outside [0, 1]: {' '.join(cols[1:])}")
         elif not all(0.0 <= v <= 1.0 for v in (cx, cy, w, h)):
             bad("coordinates", f"coordinates outside [0, 1]: {' '.join(cols[1:])}")
