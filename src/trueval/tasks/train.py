@@ -17,6 +17,7 @@ from trueval.callbacks.checkpoint import AtomicCheckpointIO
 from trueval.callbacks.checkpoint_data import TruevalCheckpointData
 from trueval.callbacks.interruption import SignalGuard, StopOnSignal
 from trueval.callbacks.resume_state import ExactResume
+from trueval.core.errors import UserError
 from trueval.tasks import artifacts
 from trueval.tasks.builders import (accelerator_is_cuda, build_callbacks, build_datamodule, build_loggers,
                                     build_module, build_trainer, check_accelerator)
@@ -47,6 +48,10 @@ def train(cfg: DictConfig, record: RunRecord | None) -> float:
         if is_rank_zero():
             artifacts.write_integrity(dm, run_dir, record)
     setup_seconds = time.time() - setup_started
+    if cfg.get("test", True) and "test" not in getattr(dm, "sets", {"test": None}):
+        # refused before fitting, not at the test step after every epoch (a YOLO yaml may name no test split)
+        raise UserError("the dataset has no test split (a YOLO yaml without `test:`); run with test=false "
+                        "to train and validate only", key="test")
     # an earlier attempt in this run directory (resume=, a re-run sweep): continue from its last.ckpt
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is None and continues_run_dir(cfg) and cfg.get("train", True):

@@ -65,9 +65,25 @@ def test_validation_on_the_training_folder_is_refused(tmp_path: Path) -> None:
     leaky = yaml_path.parent / "leaky.yaml"
     leaky.write_text("path: .\ntrain: images/train\nval: images/train\ntest: images/test\n"
                      "names: [rectangle, ellipse, triangle]\n")
-    with pytest.raises(SystemExit) as exit_info:
-        run_inprocess(train, "train", _args(leaky), tmp_path / "run")
-    assert exit_info.value.code == 3  # LeakError
-    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    code, record = _refused_before_training(leaky, tmp_path)
+    assert code == 3  # LeakError
     assert record["status"] == "failed" and "6" in record["error"]
+
+
+def test_a_yaml_without_a_test_split_is_refused_before_training(tmp_path: Path) -> None:
+    """The run used to warn "there will be no test metrics", train every epoch, then stop with exit 2 at
+    the test step (seen on an Ultralytics-style yaml with train and val only): the refusal comes first."""
+    yaml_path = write_synthetic_yolo(tmp_path / "shapes", {"train": 6, "val": 2, "test": 2}, size=32)
+    no_test = yaml_path.parent / "no_test.yaml"
+    no_test.write_text("path: .\ntrain: images/train\nval: images/val\nnames: [rectangle, ellipse, triangle]\n")
+    code, record = _refused_before_training(no_test, tmp_path)
+    assert code == 2  # UserError
+    assert record["status"] == "failed" and "test=false" in record["error"]
+
+
+def _refused_before_training(yaml_path: Path, tmp_path: Path) -> tuple[int, dict]:
+    """(exit code, metrics.json) of a train run that must stop before its first training step."""
+    with pytest.raises(SystemExit) as exit_info:
+        run_inprocess(train, "train", _args(yaml_path), tmp_path / "run")
     assert not list((tmp_path / "run").rglob("*.ckpt"))  # refused before any training step
+    return exit_info.value.code, json.loads((tmp_path / "run" / "metrics.json").read_text())

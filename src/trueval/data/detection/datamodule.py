@@ -231,7 +231,7 @@ class YoloData:
         if "test" in spec.entries:
             out["test"] = ("test", spec.entries["test"])
         else:
-            log.warning("%s has no `test:` split: there will be no test metrics", spec.yaml_path)
+            log.warning("%s has no `test:` split: no test metrics (train.py needs test=false)", spec.yaml_path)
         return out
 
     def _subset(self, items: list[ImageLabels]) -> list[ImageLabels]:
